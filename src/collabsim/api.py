@@ -1,0 +1,96 @@
+"""The Python API: ``simulate(scenario, seed=...)`` -> SimulationResult."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from collabsim.engine import Engine
+from collabsim.network import TYPE_NAMES
+from collabsim.population import SECTORS
+from collabsim.recorder import Recorder, summarise
+from collabsim.scenario import Scenario, load_scenario
+from collabsim.variables import Level, names_at
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("collabsim", "numpy", "numba", "mesa", "pandas", "scipy", "pydantic"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+@dataclass
+class SimulationResult:
+    summary: dict[str, float]
+    timeseries: pd.DataFrame
+    organisations: pd.DataFrame
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def organisations_frame(engine: Engine) -> pd.DataFrame:
+    st = engine.state
+    pop = st.pop
+    df = pd.DataFrame(
+        {
+            "organisation": range(st.n_org),
+            "sector": pd.Categorical.from_codes(pop.sector, list(SECTORS)),
+            "x_km": pop.x,
+            "y_km": pop.y,
+            "staff": pop.staff,
+            "it_system": pop.it_system,
+        }
+    )
+    for col, name in enumerate(names_at(Level.ORG)):
+        df[name] = st.O[col]
+    for src, label in ((engine.MO, "mean_"), (engine.DO, "mean_")):
+        for name in (
+            ("faith", "risk_tolerance", "collaborative_behaviour") if src is engine.MO else ("trust", "confidence")
+        ):
+            from collabsim.variables import COLUMN
+
+            df[label + name] = src[COLUMN[name]]
+    df["n_active_collaborations"] = (
+        pd.Series(st.mem_org[st.mem_active]).value_counts().reindex(range(st.n_org), fill_value=0).to_numpy()
+    )
+    return df
+
+
+def run_engine(engine: Engine) -> SimulationResult:
+    rec = Recorder()
+    sc = engine.scenario
+    for _ in range(sc.horizon_months):
+        engine.step()
+        engine.refresh_aggregates()
+        rec.record(engine.month, engine.state, engine_aggregates(engine))
+    engine.refresh_aggregates()
+    summary = summarise(engine.state, engine_aggregates(engine), sc.dynamics.synergy_share)
+    manifest = {
+        "scenario": sc.resolved_dict(),
+        "scenario_hash": sc.content_hash(),
+        "seed": engine.seed,
+        "horizon_months": sc.horizon_months,
+        "versions": versions(),
+    }
+    return SimulationResult(summary, rec.timeseries(engine.state, TYPE_NAMES), organisations_frame(engine), manifest)
+
+
+def engine_aggregates(engine: Engine) -> dict:
+    return {"DK": engine.DK, "MK": engine.MK}
+
+
+def simulate(scenario: Scenario | str | Path | None = None, seed: int | None = None) -> SimulationResult:
+    """Run one scenario (a Scenario, a path, a built-in name, or None for the baseline) and return its results."""
+    if scenario is None:
+        scenario = "baseline"
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    return run_engine(Engine(scenario, seed=seed))

@@ -1,0 +1,358 @@
+"""The ``collabsim`` command line.
+
+    collabsim run [SCENARIO] [--seed N] [--set key=value ...] [--out DIR] [--quiet]
+    collabsim rules [--format table|json]
+    collabsim scenario check FILE [--set key=value ...]
+    collabsim scenario show FILE [--set key=value ...]
+    collabsim scenario describe [--format table|markdown]
+
+Bad input (a scenario file, a ``--set`` override, an option) prints one line ``collabsim: error: ...`` on stderr and
+exits with status 2, never a traceback. Ctrl-C exits with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from collabsim.errors import CollabsimInputError
+from collabsim.scenario import (
+    Scenario,
+    builtin_scenario_names,
+    builtin_scenario_path,
+    format_schema,
+    load_scenario,
+    parse_set_option,
+)
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+OUTPUT_FILES = ("summary.json", "timeseries.parquet", "organisations.parquet", "manifest.json")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: an integer from 0 to {2**63 - 1}")
+    return value
+
+
+def _load(scenario: str | None, sets: Sequence[str] | None) -> Scenario:
+    path = scenario if scenario is not None else builtin_scenario_path("baseline")
+    result = load_scenario(path)
+    overrides: dict[str, Any] = {}
+    for text in sets or ():
+        key, value = parse_set_option(text)
+        overrides[key] = value
+    if overrides:
+        result = result.with_overrides(overrides, source="--set")
+    return result
+
+
+def _fmt_number(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "nan"
+    return f"{number:.4g}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], last_free: bool = True) -> str:
+    """An aligned plain-text table; the last column is not padded (it may be long)."""
+    n = len(headers) - (1 if last_free else 0)
+    widths = [max([len(headers[i])] + [len(r[i]) for r in rows]) for i in range(n)]
+    lines = []
+    for row in [list(headers), ["-" * len(h) for h in headers], *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(row[:n], widths, strict=False)] + [str(c) for c in row[n:]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars and arrays unwrapped, non-finite floats as null, paths as strings."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _jsonable(value.tolist())
+    if hasattr(value, "item") and not isinstance(value, (str, bytes, int, float, bool)):
+        try:
+            return _jsonable(value.item())
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise CollabsimInputError(
+            "--out", None, str(out), "a directory (new or existing)", problem=f"{out} exists and is not a directory"
+        )
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise CollabsimInputError("--out", None, str(out), problem=f"cannot write under {parent}: permission denied")
+
+
+def _write_outputs(result: Any, out: Path) -> None:
+    """Write the four output files into ``out`` atomically (via a temporary directory beside it)."""
+    out = out.expanduser()
+    parent = out.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    except OSError as exc:
+        raise CollabsimInputError("--out", None, str(out), problem=f"cannot write: {exc.strerror or exc}") from None
+    try:
+        with open(tmp / "summary.json", "w", encoding="utf-8") as fh:
+            json.dump(_jsonable(dict(result.summary)), fh, indent=2, sort_keys=True, allow_nan=False)
+            fh.write("\n")
+        result.timeseries.to_parquet(tmp / "timeseries.parquet")
+        result.organisations.to_parquet(tmp / "organisations.parquet")
+        with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
+            json.dump(_jsonable(dict(result.manifest)), fh, indent=2, sort_keys=True, allow_nan=False)
+            fh.write("\n")
+        if not out.exists():
+            os.chmod(tmp, 0o777 & ~_umask())
+            os.replace(tmp, out)  # one atomic rename: the directory appears complete or not at all
+        else:
+            for name in OUTPUT_FILES:  # each file replaced atomically; the manifest last marks completion
+                os.replace(tmp / name, out / name)
+            tmp.rmdir()
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CollabsimInputError("--out", None, str(out), problem=f"cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    scenario = _load(args.scenario, args.set)
+    seed = args.seed if args.seed is not None else scenario.seed
+    out = Path(args.out) if args.out is not None else None
+    if out is not None:
+        _check_out_dir(out)
+    from collabsim.api import simulate  # noqa: PLC0415 - numba loads only when a command needs it
+    from collabsim.recorder import METRIC_DESCRIPTIONS  # noqa: PLC0415
+
+    result = simulate(scenario, seed=seed)
+    if out is not None:
+        _write_outputs(result, out)
+    if not args.quiet:
+        descriptions = METRIC_DESCRIPTIONS
+        print(
+            f"scenario {scenario.name} (content hash {scenario.content_hash()[:12]}), seed {seed}, "
+            f"{scenario.horizon_months} months, {scenario.population.n_orgs} organisations"
+        )
+        rows = [[str(k), _fmt_number(v), descriptions.get(str(k), "")] for k, v in dict(result.summary).items()]
+        sys.stdout.write(_table(["metric", "value", "description"], rows))
+        if out is not None:
+            print(f"results written to {out}")
+    return EXIT_OK
+
+
+def _rule_as_dict(row: Any) -> dict[str, Any]:
+    fields = ("id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "stages")
+    data = {name: getattr(row, name, None) for name in fields}
+    for name in ("context", "stages"):
+        value = data[name]
+        if isinstance(value, str):
+            data[name] = [value]
+        elif value is not None:
+            data[name] = list(value)
+    return _jsonable(data)
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from collabsim.rules import STAGES, load_rule_table  # noqa: PLC0415
+
+    rows = [_rule_as_dict(r) for r in load_rule_table().rows]
+    if args.format == "json":
+        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    table = [
+        [
+            r["id"],
+            r["source"],
+            r["mechanism"],
+            f"{r['sign']:+d}",
+            _fmt_number(r["weight"]),
+            "all" if r["stages"] == list(STAGES) else ",".join(r["stages"]),
+            " * ".join(r["context"]),
+        ]
+        for r in rows
+    ]
+    sys.stdout.write(_table(["id", "source", "mechanism", "sign", "weight", "stages", "context"], table))
+    print(f"{len(rows)} rules; `collabsim rules --format json` adds the catalogue id and link of each")
+    return EXIT_OK
+
+
+def _cmd_scenario_check(args: argparse.Namespace) -> int:
+    scenario = _load(args.file, args.set)
+    print(
+        f"{args.file}: OK: scenario {scenario.name}, {scenario.horizon_months} months, "
+        f"{scenario.population.n_orgs} organisations, {scenario.partnering.regime} {scenario.partnering.type}; "
+        f"content hash {scenario.content_hash()[:16]}"
+    )
+    return EXIT_OK
+
+
+def _cmd_scenario_show(args: argparse.Namespace) -> int:
+    import yaml  # noqa: PLC0415
+
+    scenario = _load(args.file, args.set)
+    sys.stdout.write(f"# {args.file}, resolved (every default filled in); content hash {scenario.content_hash()}\n")
+    sys.stdout.write(yaml.safe_dump(scenario.resolved_dict(), sort_keys=False, allow_unicode=True, width=120))
+    return EXIT_OK
+
+
+def _cmd_scenario_describe(args: argparse.Namespace) -> int:
+    sys.stdout.write(format_schema(fmt=args.format))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Parser
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        return version("collabsim")
+    except (ImportError, PackageNotFoundError):
+        return "unknown (not installed)"
+
+
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="override a scenario key, e.g. --set population.n_orgs=40 (value read as YAML; repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``collabsim`` command."""
+    parser = argparse.ArgumentParser(
+        prog="collabsim",
+        description="Agent-based model of inter-organisational collaboration in health care.",
+    )
+    parser.add_argument("--version", action="version", version=f"collabsim {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="run one scenario and print its summary metrics")
+    run.add_argument(
+        "scenario",
+        nargs="?",
+        metavar="SCENARIO",
+        help="scenario file, or a built-in scenario name (default: baseline). Built-in: "
+        + ", ".join(builtin_scenario_names()),
+    )
+    run.add_argument("--seed", type=_seed, help="random seed (default: the scenario's seed)")
+    _add_set(run)
+    run.add_argument("--out", metavar="DIR", help="write summary.json, timeseries/organisations.parquet, manifest.json")
+    run.add_argument("--quiet", action="store_true", help="print nothing on success")
+    run.set_defaults(handler=_cmd_run)
+
+    rules = commands.add_parser("rules", help="print the rule table (the theory as data)")
+    rules.add_argument("--format", choices=("table", "json"), default="table")
+    rules.set_defaults(handler=_cmd_rules)
+
+    scenario = commands.add_parser("scenario", help="check, show or describe scenarios")
+    sub = scenario.add_subparsers(dest="scenario_command", metavar="SUBCOMMAND", required=True)
+    check = sub.add_parser("check", help="validate a scenario file")
+    check.add_argument("file", metavar="FILE", help="scenario file or built-in scenario name")
+    _add_set(check)
+    check.set_defaults(handler=_cmd_scenario_check)
+    show = sub.add_parser("show", help="print a scenario with extends resolved and every default filled in")
+    show.add_argument("file", metavar="FILE", help="scenario file or built-in scenario name")
+    _add_set(show)
+    show.set_defaults(handler=_cmd_scenario_show)
+    describe = sub.add_parser("describe", help="document every scenario key")
+    describe.add_argument("--format", choices=("table", "markdown"), default="table")
+    describe.set_defaults(handler=_cmd_scenario_describe)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 failure, 2 bad input, 130 interrupted)."""
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: --help, --version, usage errors (status 2)
+            code = exc.code
+            return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
+        return args.handler(args)
+    except CollabsimInputError as exc:
+        print(f"collabsim: error: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("collabsim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Output piped into e.g. `head`, which stopped reading: not an error.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_OK
+    except Exception as exc:  # a bug, not bad input: one line, the traceback on request
+        if os.environ.get("COLLABSIM_DEBUG"):
+            raise
+        print(
+            f"collabsim: internal error: {type(exc).__name__}: {exc} (set COLLABSIM_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE

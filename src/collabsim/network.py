@@ -1,0 +1,226 @@
+"""Collaborations, memberships and dyads: who partners with whom, and the context of each pair.
+
+Voluntary partnering (organisations propose to, and may be declined by, partners chosen by expected initial trust,
+proximity and complementarity) and mandated assignment by a regulator (geographic footprints, or a lower performer
+buddied with a better one). Partner search uses a k-d tree, so it is O(N log N), never O(N^2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from collabsim.population import Population
+from collabsim.rng import pair_uniform
+from collabsim.rules import CompiledRules
+from collabsim.scenario import PARTNERSHIP_TYPES
+from collabsim.state import CollabDesign
+from collabsim.variables import COLUMN, VARIABLES, Level
+
+TYPE_NAMES = tuple(PARTNERSHIP_TYPES)
+FORMALISATION_LEVEL = {"none": 0.0, "mou": 0.5, "contract": 1.0}
+MAX_CANDIDATES = 32  # nearest free organisations a proposer considers
+
+
+def dyad_context(pop: Population, O: np.ndarray, scenario, salt: np.uint64):
+    """Return f(i, j) -> {dyad context variable: array} for ordered pairs i -> j (arrays of organisation ids)."""
+    p = scenario.population
+
+    def f(i: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
+        dist = np.hypot(pop.x[i] - pop.x[j], pop.y[i] - pop.y[j])
+        cross = (pop.sector[i] != pop.sector[j]).astype(float)
+        same = 1.0 - cross
+        u_hist = pair_uniform(salt, i, j, channel=1)
+        u_prior = pair_uniform(salt, i, j, channel=2)
+        size, perf, rep = (O[COLUMN[v]] for v in ("organisation_size", "baseline_performance", "reputation"))
+        return {
+            "geographic_proximity": np.exp(-dist / p.proximity_scale_km),
+            "cultural_distance": np.minimum(
+                1.0, np.abs(pop.culture[i] - pop.culture[j]) + p.cross_sector_culture_gap * cross
+            ),
+            "it_interoperability": (pop.it_system[i] == pop.it_system[j]).astype(float),
+            # Competition is mostly between organisations of the same sector (Ch5); half as likely across sectors.
+            "history_of_competition": np.minimum(1.0, 2.0 * p.history_of_competition * u_hist) * (same + 0.5 * cross),
+            "prior_successful_collaboration": (u_prior < p.prior_collaboration).astype(float),
+            "size_discrepancy": np.abs(size[i] - size[j]),
+            "performance_gap": np.maximum(0.0, perf[j] - perf[i]),
+            "partner_reputation": rep[j].copy(),
+        }
+
+    return f
+
+
+def collab_values(scenario, type_name: str, mandated: bool, formalisation: str | None = None) -> dict[str, float]:
+    """Collaboration-level design variables shared by every new collaboration of one type (the group-dependent
+    ones, cross_sector and number_of_organisations, are added by ``build_design``)."""
+    pa = scenario.partnering
+    info = PARTNERSHIP_TYPES[type_name]
+    if formalisation is None or formalisation == "type_default":
+        formalisation = info.usual_formalisation
+    f = FORMALISATION_LEVEL[formalisation]
+    return {
+        "mandated": float(mandated),
+        "integration_depth": info.integration_depth,
+        "formalisation": f,
+        "mou": float(formalisation == "mou"),
+        "binding_contract": float(formalisation == "contract"),
+        "buddying": float(type_name == "buddying"),
+        "ambition_level": pa.ambition,
+        "role_clarity": pa.role_clarity,
+        "accountability_arrangements": pa.accountability,
+        "conflict_resolution_constructiveness": pa.conflict_resolution,
+        "external_broker": pa.external_broker,
+        "stakeholder_involvement": pa.stakeholder_involvement,
+        "continuous_evaluation": pa.evaluation,
+        "evaluation_dissemination": pa.evaluation,
+        "external_funding": pa.funding,
+        "relationship_building": pa.relationship_building,
+        "vision_clarity": pa.vision_clarity,
+        # constant per collaboration: the inverted U of ambition and the type's formalisation optimum (Table 11)
+        "aim_unambitiousness": max(0.0, 1.0 - 2.0 * pa.ambition),
+        "overambition": max(0.0, 2.0 * pa.ambition - 1.0),
+        "ambition_appropriateness": 1.0 - abs(2.0 * pa.ambition - 1.0),
+        "confidence_weight": max(float(mandated), info.integration_depth),
+        "overformalisation": max(0.0, f - info.formalisation_optimum),
+        "formalisation_appropriateness": 1.0 - abs(f - info.formalisation_optimum),
+    }
+
+
+def expected_initial_trust(
+    rules: CompiledRules, values: dict[str, np.ndarray | float], baseline: float, n: int
+) -> np.ndarray:
+    """Initial trust the formation rows would give to n candidate pairs, evaluated with numpy.
+
+    ``values`` maps variable names to arrays (n,) or scalars; variables not given read 0.5 (unknown yet).
+    The same update form as the kernels, so choosing partners by expected initial trust uses the theory's own rows.
+    """
+    col = COLUMN["initial_trust"]
+    up = np.zeros(n)
+    down = np.zeros(n)
+    for r in rules.rows:
+        if VARIABLES[r.mechanism].level != Level.DYAD or COLUMN[r.mechanism] != col or r.phase != 0:
+            continue
+        c = np.full(n, r.weight)
+        for name, neg in r.terms:
+            v = np.broadcast_to(np.asarray(values.get(name, 0.5), dtype=float), (n,))
+            c = c * (1.0 - v if neg else v)
+        if r.sign > 0:
+            up += c
+        else:
+            down += c
+    x = np.full(n, baseline)
+    return x - (1.0 - x) * np.expm1(-up) + x * np.expm1(-down)
+
+
+def voluntary_groups(
+    scenario,
+    pop: Population,
+    O: np.ndarray,
+    free: np.ndarray,
+    rng: np.random.Generator,
+    rules: CompiledRules,
+    dyad_ctx,
+    S_values: dict[str, float],
+    type_name: str,
+) -> list[np.ndarray]:
+    """Free organisations propose partnerships; invitees accept when their expected trust in the proposer is high
+    enough. Candidates: the nearest free organisations within the search radius, scored by expected initial trust,
+    proximity and complementarity (a partner strong where the proposer is weak, as in the peer-review pairing)."""
+    pa = scenario.partnering
+    idx = np.flatnonzero(free)
+    if len(idx) < 2:
+        return []
+    tree = cKDTree(np.column_stack([pop.x[idx], pop.y[idx]]))
+    k = min(MAX_CANDIDATES + 1, len(idx))
+    dist, nbr = tree.query(np.column_stack([pop.x[idx], pop.y[idx]]), k=k, distance_upper_bound=pa.search_radius_km)
+    dist, nbr = np.atleast_2d(dist), np.atleast_2d(nbr)
+    design = collab_values(scenario, type_name, False, pa.formalisation)
+    is_free = free.copy()
+    pos = {int(o): r for r, o in enumerate(idx)}
+    groups = []
+    perf = O[COLUMN["baseline_performance"]]
+    for proposer in rng.permutation(idx):
+        if not is_free[proposer]:
+            continue
+        row = pos[int(proposer)]
+        found = np.isfinite(dist[row])  # query pads missing neighbours with infinite distance
+        cand = idx[nbr[row][found]].astype(np.int64)
+        cand = cand[(cand != proposer) & is_free[cand]]
+        if len(cand) == 0:
+            continue
+        me = np.full(len(cand), proposer)
+
+        def trust(i, j):
+            ctx = {**S_values, **design, **dyad_ctx(i, j)}
+            for name in ("leadership_quality", "organisational_flexibility", "improvement_culture"):
+                ctx[name] = O[COLUMN[name], i]
+            return expected_initial_trust(rules, ctx, scenario.dynamics.baseline_trust, len(i))
+
+        score = trust(me, cand) + dyad_ctx(me, cand)["geographic_proximity"] + np.abs(perf[cand] - perf[proposer])
+        order = cand[np.argsort(-score, kind="stable")][: pa.group_size - 1]
+        accepts = trust(order, np.full(len(order), proposer)) >= pa.acceptance_threshold
+        chosen = order[accepts]
+        if len(chosen) == 0:
+            continue
+        group = np.concatenate([[proposer], chosen]).astype(np.int32)
+        is_free[group] = False
+        groups.append(group)
+    return groups
+
+
+def morton_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Organisations ordered along a Z-order (Morton) curve: neighbours in space are neighbours in the order."""
+
+    def spread(v):
+        v = v.astype(np.uint64) & np.uint64(0xFFFF)
+        for s, m in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
+            v = (v | (v << np.uint64(s))) & np.uint64(m)
+        return v
+
+    span = max(np.ptp(x), np.ptp(y), 1e-12)
+    qx = ((x - x.min()) / span * 65535).astype(np.uint64)
+    qy = ((y - y.min()) / span * 65535).astype(np.uint64)
+    return np.argsort(spread(qx) | (spread(qy) << np.uint64(1)), kind="stable")
+
+
+def geographic_groups(pop: Population, group_size: int) -> list[np.ndarray]:
+    """A regulator's footprints: consecutive runs of the Morton order, a short last run joining the one before."""
+    order = morton_order(pop.x, pop.y).astype(np.int32)
+    groups = [order[s : s + group_size] for s in range(0, len(order), group_size)]
+    if len(groups) > 1 and len(groups[-1]) < 2:
+        groups[-2] = np.concatenate([groups[-2], groups.pop()])
+    return groups
+
+
+def buddy_groups(pop: Population, O: np.ndarray) -> list[np.ndarray]:
+    """Each organisation of the lower-performing half, worst first, is buddied with the nearest unassigned one of
+    the better-performing half (001 Table 2: buddying)."""
+    perf = O[COLUMN["baseline_performance"]]
+    order = np.argsort(perf, kind="stable")
+    half = len(order) // 2
+    mentees, mentors = order[:half], order[len(order) - half :]
+    tree = cKDTree(np.column_stack([pop.x[mentors], pop.y[mentors]]))
+    taken = np.zeros(len(mentors), dtype=bool)
+    groups = []
+    for m in mentees:
+        _, near = tree.query([pop.x[m], pop.y[m]], k=min(16, len(mentors)))
+        free_near = [c for c in np.atleast_1d(near) if not taken[c]]
+        c = free_near[0] if free_near else int(np.flatnonzero(~taken)[0])
+        taken[c] = True
+        groups.append(np.array([m, mentors[c]], dtype=np.int32))
+    return groups
+
+
+def build_design(
+    scenario, type_name: str, mandated: bool, groups: list[np.ndarray], pop: Population, formalisation: str | None
+) -> CollabDesign:
+    n = np.array([len(g) for g in groups], dtype=float)
+    cross = np.array(
+        [(pop.sector[g][:, None] != pop.sector[g][None, :]).sum() / (len(g) * (len(g) - 1.0)) for g in groups]
+    )
+    values = {
+        **collab_values(scenario, type_name, mandated, formalisation),
+        "cross_sector": cross,
+        "number_of_organisations": (n - 2.0) / (n + 8.0),
+    }
+    return CollabDesign(groups=groups, type_code=TYPE_NAMES.index(type_name), values=values)

@@ -1,0 +1,106 @@
+"""Organisations and geography: every trait of DESIGN.md section 2, drawn from the scenario's population block."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from collabsim.rng import Streams
+from collabsim.variables import COLUMN, N_VARS, Level
+
+SECTORS = ("acute", "community", "primary_care", "mental_health", "social_care", "commissioner")
+# Where each sector's culture sits on one professional-culture axis (clinical-acute ... social-care); spread adds
+# organisation-level variation. A modelling decision (docs/decisions.md): cross-sector pairs start further apart.
+SECTOR_CULTURE = {
+    "acute": 0.2,
+    "community": 0.45,
+    "primary_care": 0.5,
+    "mental_health": 0.6,
+    "social_care": 0.8,
+    "commissioner": 0.35,
+}
+LOG10_STAFF_RANGE = (1.0, 5.0)  # organisation_size scales log10(staff) from 10 to 100,000 staff onto [0, 1]
+
+TRAITS = {  # scenario trait -> organisation variable
+    "leadership_quality": "leadership_quality",
+    "implementation_capacity": "implementation_capacity",
+    "workforce_instability": "workforce_instability",
+    "organisational_flexibility": "organisational_flexibility",
+    "improvement_culture": "improvement_culture",
+    "baseline_performance": "baseline_performance",
+    "professional_threat": "perceived_professional_threat",
+}
+
+
+@dataclass
+class Population:
+    """Organisation attributes that are not [0, 1] model variables, plus the initial organisation matrix."""
+
+    x: np.ndarray  # km, float64 (n,)
+    y: np.ndarray
+    sector: np.ndarray  # int8 index into SECTORS
+    staff: np.ndarray  # float64
+    culture: np.ndarray  # float64, position on the culture axis
+    it_system: np.ndarray  # int16
+    O: np.ndarray  # float64 (n_org_vars, n): organisation variables at month 0
+
+    @property
+    def n(self) -> int:
+        return len(self.x)
+
+
+def beta_draws(rng: np.random.Generator, mean: float, sd: float, n: int) -> np.ndarray:
+    """Beta(mean, sd) draws in [0, 1]; sd is shrunk to the largest a Beta allows, and sd = 0 gives the mean."""
+    mean = float(np.clip(mean, 1e-6, 1 - 1e-6))
+    var_max = mean * (1 - mean)
+    var = min(sd * sd, 0.99 * var_max)
+    if var <= 0:
+        return np.full(n, mean)
+    k = var_max / var - 1.0
+    return rng.beta(mean * k, (1 - mean) * k, size=n)
+
+
+def sector_counts(mix: dict[str, float], n: int) -> np.ndarray:
+    """Sector codes of n organisations in the scenario's proportions (largest remainder), so a small population
+    has exactly the mix asked for rather than a random draw from it."""
+    names = list(mix)
+    share = np.array([mix[s] for s in names], dtype=float)
+    exact = share / share.sum() * n
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]] += 1
+    return np.repeat(np.array([SECTORS.index(s) for s in names], dtype=np.int8), counts)
+
+
+def generate_population(scenario, streams: Streams) -> Population:
+    p = scenario.population
+    rng = streams["population"]
+    n = p.n_orgs
+    sector = rng.permutation(sector_counts(p.sector_mix, n))
+    staff = np.exp(rng.normal(np.log(p.size_median_staff), p.size_sigma, size=n))
+    if p.spatial_clusters > 0:
+        towns = rng.uniform(0, p.region_km, size=(p.spatial_clusters, 2))
+        home = rng.integers(0, p.spatial_clusters, size=n)
+        xy = np.clip(towns[home] + rng.normal(0, p.cluster_spread_km, size=(n, 2)), 0, p.region_km)
+    else:
+        xy = rng.uniform(0, p.region_km, size=(n, 2))
+    centre = np.array([SECTOR_CULTURE[SECTORS[s]] for s in sector])
+    culture = centre + rng.normal(0, p.culture_spread * 0.5, size=n)
+    it_system = rng.integers(0, p.n_it_systems, size=n).astype(np.int16)
+
+    O = np.zeros((N_VARS[Level.ORG], n))
+    lo, hi = LOG10_STAFF_RANGE
+    O[COLUMN["organisation_size"]] = np.clip((np.log10(staff) - lo) / (hi - lo), 0, 1)
+    for trait, var in TRAITS.items():
+        t = getattr(p, trait)
+        O[COLUMN[var]] = beta_draws(rng, t.mean, t.sd, n)
+    # Reputation starts from performance and size (pf-size-reputation); outcomes start at zero collaboration gains.
+    O[COLUMN["reputation"]] = 0.5 * (O[COLUMN["baseline_performance"]] + O[COLUMN["organisation_size"]])
+    O[COLUMN["organisational_culture"]] = O[COLUMN["improvement_culture"]]
+    O[COLUMN["duplication_of_effort"]] = 0.5
+    O[COLUMN["patient_coverage"]] = 0.5 + 0.3 * (O[COLUMN["baseline_performance"]] - 0.5)
+    O[COLUMN["care_quality"]] = O[COLUMN["baseline_performance"]]
+    O[COLUMN["staff_attraction"]] = O[COLUMN["reputation"]]
+    return Population(
+        x=xy[:, 0].copy(), y=xy[:, 1].copy(), sector=sector, staff=staff, culture=culture, it_system=it_system, O=O
+    )

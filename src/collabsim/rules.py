@@ -1,0 +1,216 @@
+"""The rule table: load and validate the theory-as-data, apply scenario overrides, compile to typed arrays.
+
+The table (``data/rules.yaml``, format in ``docs/rule_format.md``) holds one row per causal link, each naming the
+CMOC of Millar et al. 2023 it implements. Compilation flattens the rows into arrays that numba kernels and the
+plain-Python reference evaluate identically; no Python callable ever reaches numba.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import yaml
+
+from collabsim.errors import CollabsimInputError
+from collabsim.variables import COLUMN, VARIABLES, Phase
+
+STAGES: tuple[str, ...] = ("contemplating", "connecting", "planning", "implementation", "maintenance")
+DISSOLVED = len(STAGES)  # stage code of a dissolved collaboration
+ALL_STAGES_MASK = (1 << len(STAGES)) - 1
+LINKS = ("mechanism", "outcome", "model")
+_RULES_FILE = "rules.yaml"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the rule table."""
+
+    id: str
+    cmoc: str | None
+    source: str
+    link: str
+    context: tuple[str, ...]
+    mechanism: str
+    sign: int
+    weight: float
+    stages: tuple[str, ...]
+    inverted: bool = False
+    note: str = ""
+
+    @property
+    def terms(self) -> tuple[tuple[str, bool], ...]:
+        """Context terms as (variable, negated) pairs; ``not x`` reads 1 - x."""
+        return tuple((t[4:], True) if t.startswith("not ") else (t, False) for t in self.context)
+
+    @property
+    def phase(self) -> Phase:
+        return VARIABLES[self.mechanism].phase  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class RuleTable:
+    rows: tuple[Rule, ...]
+    path: str = _RULES_FILE
+
+    def ids(self) -> set[str]:
+        return {r.id for r in self.rows} | {r.cmoc for r in self.rows if r.cmoc}
+
+    def with_overrides(
+        self,
+        disable: list[str] | tuple[str, ...] = (),
+        weights: dict[str, float] | None = None,
+        file: str | None = None,
+    ) -> RuleTable:
+        """Disable rows or change weights by row id or by catalogue id (which addresses all its rows)."""
+        weights = dict(weights or {})
+        known = self.ids()
+        for key, bad in [("rules.disable", d) for d in disable] + [(f"rules.weights.{w}", w) for w in weights]:
+            if bad not in known:
+                raise CollabsimInputError(
+                    file=file, key=key, value=bad, allowed="a rule id or catalogue id listed by `collabsim rules`"
+                )
+        rows = []
+        for r in self.rows:
+            w = r.weight
+            for name in (r.cmoc, r.id):  # a row id overrides its catalogue id
+                if name in weights:
+                    w = float(weights[name])
+            if r.id in disable or (r.cmoc is not None and r.cmoc in disable):
+                w = 0.0
+            rows.append(Rule(**{**r.__dict__, "weight": w}))
+        return RuleTable(tuple(rows), self.path)
+
+
+def _parse_stages(spec: Any, where: str) -> tuple[str, ...]:
+    if spec == "all":
+        return STAGES
+    if isinstance(spec, str) and spec.startswith("from_") and spec[5:] in STAGES:
+        return STAGES[STAGES.index(spec[5:]) :]
+    if isinstance(spec, list) and spec and all(s in STAGES for s in spec):
+        return tuple(s for s in STAGES if s in spec)
+    raise CollabsimInputError(
+        file=where, key="stages", value=spec, allowed=f"all, from_<stage> or a list of stages from {list(STAGES)}"
+    )
+
+
+def parse_rows(raw: list[dict[str, Any]], where: str = _RULES_FILE) -> RuleTable:
+    """Validate raw rows (as loaded from YAML) into a RuleTable; every problem names the row and the key."""
+    if not isinstance(raw, list):
+        raise CollabsimInputError(file=where, key=None, value=type(raw).__name__, allowed="a list of rule rows")
+    required = {"id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "stages"}
+    optional = {"inverted", "note"}
+    rows: list[Rule] = []
+    seen: set[str] = set()
+    for i, row in enumerate(raw):
+        at = f"[{i}]"
+        if not isinstance(row, dict):
+            raise CollabsimInputError(file=where, key=at, value=row, allowed="a mapping")
+        missing, unknown = required - row.keys(), row.keys() - required - optional
+        if missing or unknown:
+            raise CollabsimInputError(
+                file=where,
+                key=f"{at}.{row.get('id', '?')}",
+                value=sorted(missing or unknown),
+                allowed=f"keys {sorted(required)} plus optional {sorted(optional)}",
+            )
+        rid = row["id"]
+        at = f"[{i}] {rid}"
+        if not isinstance(rid, str) or rid in seen:
+            raise CollabsimInputError(file=where, key=at, value=rid, allowed="a unique string id")
+        seen.add(rid)
+        if row["link"] not in LINKS:
+            raise CollabsimInputError(file=where, key=f"{at}.link", value=row["link"], allowed=str(LINKS))
+        mech = VARIABLES.get(row["mechanism"])
+        if mech is None or mech.kind not in ("state", "initial"):
+            raise CollabsimInputError(
+                file=where,
+                key=f"{at}.mechanism",
+                value=row["mechanism"],
+                allowed="a variable of kind state or initial (collabsim.variables)",
+            )
+        ctx = row["context"]
+        if not isinstance(ctx, list) or not all(isinstance(t, str) for t in ctx):
+            raise CollabsimInputError(file=where, key=f"{at}.context", value=ctx, allowed="a list of variable names")
+        for t in ctx:
+            name = t[4:] if t.startswith("not ") else t
+            if name not in VARIABLES:
+                raise CollabsimInputError(
+                    file=where, key=f"{at}.context", value=t, allowed="a model variable, optionally as 'not <name>'"
+                )
+        if row["sign"] not in (1, -1) or isinstance(row["sign"], bool):
+            raise CollabsimInputError(file=where, key=f"{at}.sign", value=row["sign"], allowed="+1 or -1")
+        w = row["weight"]
+        if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w < 0:
+            raise CollabsimInputError(file=where, key=f"{at}.weight", value=w, allowed="a finite number >= 0")
+        rows.append(
+            Rule(
+                id=rid,
+                cmoc=row["cmoc"],
+                source=str(row["source"]),
+                link=row["link"],
+                context=tuple(ctx),
+                mechanism=row["mechanism"],
+                sign=int(row["sign"]),
+                weight=float(w),
+                stages=_parse_stages(row["stages"], where),
+                inverted=bool(row.get("inverted", False)),
+                note=str(row.get("note") or ""),
+            )
+        )
+    return RuleTable(tuple(rows), where)
+
+
+@lru_cache(maxsize=1)
+def load_rule_table() -> RuleTable:
+    """The packaged rule table (validated once per process)."""
+    text = resources.files("collabsim").joinpath("data", _RULES_FILE).read_text(encoding="utf-8")
+    return parse_rows(yaml.safe_load(text), where=f"collabsim/data/{_RULES_FILE}")
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    """Rule rows flattened to arrays (one entry per row r; terms in CSR form).
+
+    mech_level, mech_col: where the moved variable lives; phase: when it moves; sign (+1/-1); weight (float64);
+    stage_mask: bit s set when the row acts in stage s; term_ptr[r]:term_ptr[r+1] index term_level, term_col, term_neg.
+    """
+
+    mech_level: np.ndarray
+    mech_col: np.ndarray
+    phase: np.ndarray
+    sign: np.ndarray
+    weight: np.ndarray
+    stage_mask: np.ndarray
+    term_ptr: np.ndarray
+    term_level: np.ndarray
+    term_col: np.ndarray
+    term_neg: np.ndarray
+    rows: tuple[Rule, ...] = field(repr=False, default=())
+
+    def __len__(self) -> int:
+        return len(self.mech_col)
+
+
+def compile_rules(table: RuleTable) -> CompiledRules:
+    rows = [r for r in table.rows if r.weight > 0.0]  # zero-weight rows cannot move anything
+    terms = [t for r in rows for t in r.terms]
+    ptr = np.zeros(len(rows) + 1, dtype=np.int32)
+    ptr[1:] = np.cumsum([len(r.context) for r in rows])
+    return CompiledRules(
+        mech_level=np.array([VARIABLES[r.mechanism].level for r in rows], dtype=np.int8),
+        mech_col=np.array([COLUMN[r.mechanism] for r in rows], dtype=np.int32),
+        phase=np.array([r.phase for r in rows], dtype=np.int8),
+        sign=np.array([r.sign for r in rows], dtype=np.int8),
+        weight=np.array([r.weight for r in rows], dtype=np.float64),
+        stage_mask=np.array([sum(1 << STAGES.index(s) for s in r.stages) for r in rows], dtype=np.int32),
+        term_ptr=ptr,
+        term_level=np.array([VARIABLES[n].level for n, _ in terms], dtype=np.int8),
+        term_col=np.array([COLUMN[n] for n, _ in terms], dtype=np.int32),
+        term_neg=np.array([neg for _, neg in terms], dtype=np.bool_),
+        rows=tuple(rows),
+    )

@@ -1,0 +1,87 @@
+"""Invariants under Hypothesis-generated scenarios, including extreme values: every state in [0, 1], no NaN or
+inf, memberships consistent with collaborations; and reproducibility from the seed."""
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collabsim import simulate
+from collabsim.engine import Engine
+from collabsim.rules import DISSOLVED
+from collabsim.scenario import PARTNERSHIP_TYPES
+from collabsim.variables import COLUMN
+from conftest import small
+
+unit = st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0))
+
+
+def check_invariants(engine: Engine) -> None:
+    s = engine.state
+    for name in ("S", "O", "K", "M", "D"):
+        a = getattr(s, name)
+        assert np.isfinite(a).all(), f"{name} has NaN or inf"
+        assert (a >= 0.0).all() and (a <= 1.0).all(), f"{name} leaves [0, 1]: {a.min()}, {a.max()}"
+    # memberships: an active member belongs to a running collaboration with at least two active members
+    running = s.col_stage != DISSOLVED
+    assert running[s.mem_col[s.mem_active]].all()
+    n_active = np.bincount(s.mem_col[s.mem_active], minlength=s.n_col)
+    assert (n_active[running] >= 2).all()
+    assert (n_active[~running] == 0).all()
+    # dyads join two members of the same collaboration, never an organisation to itself
+    assert (s.mem_col[s.dyad_src] == s.mem_col[s.dyad_dst]).all()
+    assert (s.mem_org[s.dyad_src] != s.mem_org[s.dyad_dst]).all()
+    # an organisation is in at most one voluntary collaboration at a time
+    vol = s.mem_active & (s.K[COLUMN["mandated"], s.mem_col] == 0.0)
+    assert np.bincount(s.mem_org[vol], minlength=s.n_org).max(initial=0) <= 1
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    regime=st.sampled_from(["voluntary", "mandated"]),
+    ptype=st.sampled_from(sorted(PARTNERSHIP_TYPES)),
+    n_orgs=st.integers(2, 30),
+    group_size=st.integers(2, 6),
+    traits=st.fixed_dictionaries(
+        {
+            k: unit
+            for k in (
+                "ambition",
+                "vision_clarity",
+                "conflict_resolution",
+                "stakeholder_involvement",
+                "external_broker",
+                "funding",
+            )
+        }
+    ),
+    env=st.tuples(unit, unit),
+    turnover=unit,
+    seed=st.integers(0, 2**31),
+)
+def test_invariants_hold_every_month(baseline, regime, ptype, n_orgs, group_size, traits, env, turnover, seed):
+    overrides = {
+        "population.n_orgs": n_orgs,
+        "horizon_months": 18,
+        "partnering.regime": regime,
+        "partnering.type": ptype,
+        "partnering.group_size": min(group_size, n_orgs),
+        "environment.regulatory_favourability": env[0],
+        "environment.financial_constraints": env[1],
+        "events.leadership_turnover_rate": turnover,
+        "partnering.search_interval_months": 5,
+    }
+    overrides.update({f"partnering.{k}": v for k, v in traits.items()})
+    engine = Engine(baseline.with_overrides(overrides), seed=seed)
+    check_invariants(engine)
+    for _ in range(18):
+        engine.step()
+        check_invariants(engine)
+
+
+def test_same_seed_same_numbers_different_seed_different_numbers(baseline):
+    sc = small(baseline)
+    a, b, c = simulate(sc, seed=7), simulate(sc, seed=7), simulate(sc, seed=8)
+    assert a.summary.keys() == b.summary.keys()
+    np.testing.assert_array_equal(np.array(list(a.summary.values())), np.array(list(b.summary.values())))
+    assert a.timeseries.equals(b.timeseries) and a.organisations.equals(b.organisations)
+    assert not a.organisations.equals(c.organisations)

@@ -1,0 +1,195 @@
+"""Conformance of the rule table (src/collabsim/data/rules.yaml) with the CMOC catalogue (theory/cmoc_catalogue.yaml).
+
+The catalogue is the independent source: ids, sources, poles and signs are read from it, never from the table.
+Sign conventions (catalogue `conventions`): the stated effect of a CMOC on its mechanism is pole x sign_mechanism
+(pole: high = +1, low = -1). A `link: mechanism` row states that effect, so ``sign * (-1 if inverted else 1)`` must
+equal it; a `link: outcome` row (id ``<cmoc>@<variable>``) must carry the catalogue sign_outcome of that outcome.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from collabsim.variables import VARIABLES
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = ROOT / "src" / "collabsim" / "data" / "rules.yaml"
+CATALOGUE = ROOT / "theory" / "cmoc_catalogue.yaml"
+
+REQUIRED_PREFIXES = ("fn", "gl", "rf", "pf", "as")
+STAGES = ("contemplating", "connecting", "planning", "implementation", "maintenance")
+POLE = {"high": 1, "low": -1}
+STRENGTH_WEIGHT = {"unspecified": 0.05, "strong": 0.10, "weak": 0.02, "no_association": 0.0}
+FORMATION_WEIGHT = 0.3
+MODEL_SOURCE = "modelling decision (docs/decisions_rules.md)"
+# Model variables that stand for a catalogue outcome under another name (variables.py descriptions).
+OUTCOME_ALIAS = {"organisational_culture": "organisational_culture_productivity"}
+# Model variables that are the complement of a catalogue variable (inverted rows).
+COMPLEMENT_OF = {"collaborative_behaviour": "collaborative_inertia"}
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@lru_cache(maxsize=1)
+def rules() -> list[dict]:
+    return yaml.load(RULES.read_text(encoding="utf-8"), Loader=_Loader)
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, dict]:
+    data = yaml.load(CATALOGUE.read_text(encoding="utf-8"), Loader=_Loader)
+    return {c["id"]: c for c in data["cmocs"]}
+
+
+def _name(term: str) -> str:
+    return term[4:] if term.startswith("not ") else term
+
+
+def _prefix(cid: str) -> str:
+    return cid.split("-", 1)[0]
+
+
+def _rows(link: str) -> list[dict]:
+    return [r for r in rules() if r["link"] == link]
+
+
+def _expected_mechanism_sign(row: dict, c: dict) -> int:
+    """Stated effect of the CMOC on the variable the row moves."""
+    pole = POLE[c["context_pole"]]
+    mech = row["mechanism"]
+    parallel = {p["name"]: p["sign"] for p in c.get("parallel_mechanisms") or []}
+    if c["rule_form"] == "direct":  # context and mechanism are one construct: the row moves a stated outcome
+        assert mech in c["outcome"], f"{row['id']}: a direct-form row must move one of {c['outcome']}"
+        return pole * c["sign_mechanism"] * c["sign_outcome"][c["outcome"].index(mech)]
+    if mech in parallel and mech != c["mechanism"]:
+        return pole * parallel[mech]
+    return pole * c["sign_mechanism"]
+
+
+def test_table_is_a_list_of_rows_with_the_documented_keys():
+    required = {"id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "stages"}
+    allowed = required | {"inverted", "note"}
+    assert isinstance(rules(), list) and rules()
+    for row in rules():
+        assert required <= row.keys() <= allowed, row.get("id")
+        assert row["link"] in ("mechanism", "outcome", "model"), row["id"]
+        assert row["sign"] in (1, -1) and not isinstance(row["sign"], bool), row["id"]
+        assert isinstance(row.get("inverted", False), bool), row["id"]
+        assert isinstance(row["context"], list) and row["context"], row["id"]
+
+
+def test_row_ids_are_unique():
+    ids = [r["id"] for r in rules()]
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+
+
+def test_every_required_catalogue_entry_has_exactly_one_mechanism_row():
+    ids = [r["id"] for r in rules()]
+    required = [cid for cid in catalogue() if _prefix(cid) in REQUIRED_PREFIXES]
+    assert len(required) == 163  # 39 fn, 7 gl, 68 rf, 25 pf, 24 as
+    missing = [cid for cid in required if ids.count(cid) != 1]
+    assert not missing, missing
+    by_id = {r["id"]: r for r in rules()}
+    assert all(by_id[cid]["link"] == "mechanism" and by_id[cid]["cmoc"] == cid for cid in required)
+
+
+def test_every_box_1_and_box_2_entry_is_present():
+    ids = {r["id"] for r in rules()}
+    boxed = [cid for cid, c in catalogue().items() if c["subgroup"].startswith(("Box 1", "Box 2"))]
+    assert len(boxed) >= 50
+    assert not [cid for cid in boxed if cid not in ids]
+
+
+def test_rows_name_their_catalogue_entry_and_copy_its_source():
+    cat = catalogue()
+    for row in rules():
+        if row["cmoc"] is None:
+            assert row["link"] == "model" and row["id"].startswith("model-"), row["id"]
+            assert row["source"] == MODEL_SOURCE, row["id"]
+            continue
+        assert row["link"] != "model", row["id"]
+        assert row["cmoc"] in cat, row["id"]
+        assert row["source"] == cat[row["cmoc"]]["source"], row["id"]
+        if row["link"] == "mechanism":
+            assert row["id"] == row["cmoc"], row["id"]
+        else:
+            assert row["id"] == f"{row['cmoc']}@{row['mechanism']}", row["id"]
+
+
+def test_mechanism_row_signs_conform_to_the_catalogue():
+    cat = catalogue()
+    bad = []
+    for row in _rows("mechanism"):
+        stated = row["sign"] * (-1 if row.get("inverted", False) else 1)
+        if stated != _expected_mechanism_sign(row, cat[row["cmoc"]]):
+            bad.append(row["id"])
+    assert not bad, bad
+
+
+def test_outcome_row_signs_conform_to_the_catalogue():
+    cat = catalogue()
+    bad = []
+    for row in _rows("outcome"):
+        c = cat[row["cmoc"]]
+        inverted = row.get("inverted", False)
+        mech = row["mechanism"]
+        name = COMPLEMENT_OF.get(mech) if inverted else OUTCOME_ALIAS.get(mech, mech)
+        assert name in c["outcome"], f"{row['id']}: {name} is not an outcome of {c['id']} ({c['outcome']})"
+        if row["sign"] * (-1 if inverted else 1) != c["sign_outcome"][c["outcome"].index(name)]:
+            bad.append(row["id"])
+    assert not bad, bad
+
+
+def test_names_are_model_variables_and_mechanisms_are_state_or_initial():
+    for row in rules():
+        for term in row["context"]:
+            assert isinstance(term, str) and _name(term) in VARIABLES, (row["id"], term)
+        assert row["mechanism"] in VARIABLES, row["id"]
+        assert VARIABLES[row["mechanism"]].kind in ("state", "initial"), row["id"]
+
+
+def test_stage_specs_are_valid_and_follow_the_catalogue():
+    cat = catalogue()
+    for row in rules():
+        spec = row["stages"]
+        valid = (
+            spec == "all"
+            or (isinstance(spec, str) and spec.startswith("from_") and spec[5:] in STAGES)
+            or (isinstance(spec, list) and spec and all(s in STAGES for s in spec))
+        )
+        assert valid, (row["id"], spec)
+        if row["cmoc"] is None:
+            continue
+        stage = cat[row["cmoc"]]["stage"]
+        formation = VARIABLES[row["mechanism"]].kind == "initial"
+        expected = "all" if formation or stage == "atemporal" else f"from_{stage}"
+        assert spec == expected, (row["id"], spec, expected)
+
+
+def test_weights_are_finite_non_negative_and_follow_the_scheme():
+    cat = catalogue()
+    for row in rules():
+        w = row["weight"]
+        assert isinstance(w, int | float) and not isinstance(w, bool), row["id"]
+        assert math.isfinite(w) and w >= 0, row["id"]
+        if row["cmoc"] is None:
+            continue
+        formation = VARIABLES[row["mechanism"]].kind == "initial"
+        expected = FORMATION_WEIGHT if formation else STRENGTH_WEIGHT[cat[row["cmoc"]]["strength"]]
+        assert w == pytest.approx(expected), (row["id"], w, expected)
+
+
+def test_every_state_variable_can_rise_and_fall():
+    """Nothing is pinned at 0 or 1: each state (and initial) variable has a raising and a lowering row."""
+    moved = {}
+    for row in rules():
+        if row["weight"] > 0:
+            moved.setdefault(row["mechanism"], set()).add(row["sign"])
+    for name, var in VARIABLES.items():
+        if var.kind in ("state", "initial"):
+            assert moved.get(name) == {1, -1}, (name, moved.get(name))

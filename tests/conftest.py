@@ -1,6 +1,12 @@
 import os
 
 import pytest
+from hypothesis import settings
+
+# CI explores the same examples every run (reproducible failures); locally Hypothesis explores new ones each time.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # Small, fast scenarios for the dynamics tests; numba compiles once per process (cache=True keeps it on disk).
 os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".numba_cache"))

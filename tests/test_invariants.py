@@ -1,6 +1,8 @@
 """Invariants under Hypothesis-generated scenarios, including extreme values: every state in [0, 1], no NaN or
 inf, memberships consistent with collaborations; and reproducibility from the seed."""
 
+import os
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,7 +37,7 @@ def check_invariants(engine: Engine) -> None:
     assert np.bincount(s.mem_org[vol], minlength=s.n_org).max(initial=0) <= 1
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("COLLABSIM_EXAMPLES", "25")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     regime=st.sampled_from(["voluntary", "mandated"]),
     ptype=st.sampled_from(sorted(PARTNERSHIP_TYPES)),
@@ -85,3 +87,26 @@ def test_same_seed_same_numbers_different_seed_different_numbers(baseline):
     np.testing.assert_array_equal(np.array(list(a.summary.values())), np.array(list(b.summary.values())))
     assert a.timeseries.equals(b.timeseries) and a.organisations.equals(b.organisations)
     assert not a.organisations.equals(c.organisations)
+
+
+def test_geographic_groups_cover_everyone_once():
+    """Regulator footprints partition the organisations into groups of at least two (a short last run joins the
+    one before), for every population size, including the odd ones Hypothesis first broke."""
+    from collabsim.network import geographic_groups
+    from collabsim.population import Population
+
+    rng = np.random.default_rng(0)
+    for n in range(2, 40):
+        for size in range(2, n + 1):
+            pop = Population(
+                x=rng.uniform(0, 50, n),
+                y=rng.uniform(0, 50, n),
+                sector=np.zeros(n, np.int8),
+                staff=np.ones(n),
+                culture=np.zeros(n),
+                it_system=np.zeros(n, np.int16),
+                O=np.zeros((1, n)),
+            )
+            groups = geographic_groups(pop, size)
+            assert sorted(np.concatenate(groups).tolist()) == list(range(n))
+            assert all(len(g) >= 2 for g in groups)

@@ -69,7 +69,7 @@ def run_engine(engine: Engine) -> SimulationResult:
     sc = engine.scenario
     for _ in range(sc.horizon_months):
         engine.step()
-        engine.refresh_aggregates()
+        engine.refresh_aggregates(Level.COLLAB)  # what the recorder reads: collaboration means
         rec.record(engine.month, engine.state, engine_aggregates(engine))
     engine.refresh_aggregates()
     summary = summarise(engine.state, engine_aggregates(engine), sc.dynamics.synergy_share)

@@ -207,18 +207,19 @@ class Engine:
         new_d[ds] = True
         new_m = np.zeros(st.n_mem, bool)
         new_m[ms] = True
-        self.refresh_aggregates()
+        self.refresh_aggregates(Level.DYAD)
         self.run_level(Level.DYAD, Phase.FORMATION, new_d)
-        self.refresh_aggregates()
+        self.refresh_aggregates(Level.MEMBER)
         self.run_level(Level.MEMBER, Phase.FORMATION, new_m)
         st.D[COLUMN["trust"], ds] = st.D[COLUMN["initial_trust"], ds]
         st.M[COLUMN["faith"], ms] = st.M[COLUMN["initial_faith"], ms]
 
     # ---- rule evaluation --------------------------------------------------------------------------------------
-    def refresh_aggregates(self) -> None:
-        """Means of finer levels seen from coarser ones (variables.py: level resolution)."""
+    def refresh_aggregates(self, level: Level | None = None) -> None:
+        """Means of finer levels seen from coarser ones (variables.py: level resolution): those ``level``'s rules
+        read (dyad rules read none), or all of them when ``level`` is None."""
         st = self.state
-        if self._aggregates_shape != (st.n_col, st.n_mem):
+        if self._aggregates_shape != (st.n_col, st.n_mem, st.n_dyad):
             nD, nM, nO, nK = (N_VARS[lv] for lv in (Level.DYAD, Level.MEMBER, Level.ORG, Level.COLLAB))
             self.DM = np.zeros((nD, st.n_mem))
             self.DK, self.MK, self.OK = np.zeros((nD, st.n_col)), np.zeros((nM, st.n_col)), np.zeros((nO, st.n_col))
@@ -229,14 +230,18 @@ class Engine:
             self.ident_o = np.arange(st.n_org, dtype=np.int32)
             self.dyad_col = st.mem_col[st.dyad_src]
             self.dyad_org = st.mem_org[st.dyad_src]
-            self._aggregates_shape = (st.n_col, st.n_mem)
+            self._aggregates_shape = (st.n_col, st.n_mem, st.n_dyad)
+        if level == Level.DYAD:
+            return
         kernels.member_means_of_dyads(st.D, st.mem_dyad_ptr, st.dyad_src, st.dyad_dst, st.mem_active, self.DM)
-        kernels.collab_means(self.DM, self.ident_m, st.col_mem_ptr, st.mem_active, self.DK)
-        kernels.collab_means(st.M, self.ident_m, st.col_mem_ptr, st.mem_active, self.MK)
-        kernels.collab_means(st.O, st.mem_org, st.col_mem_ptr, st.mem_active, self.OK)
-        kernels.org_means(self.DM, self.ident_m, st.mem_org, st.mem_active, st.n_org, self.DO)
-        kernels.org_means(st.M, self.ident_m, st.mem_org, st.mem_active, st.n_org, self.MO)
-        kernels.org_means(st.K, st.mem_col, st.mem_org, st.mem_active, st.n_org, self.KO)
+        if level in (None, Level.COLLAB):
+            kernels.collab_means(self.DM, self.ident_m, st.col_mem_ptr, st.mem_active, self.DK)
+            kernels.collab_means(st.M, self.ident_m, st.col_mem_ptr, st.mem_active, self.MK)
+            kernels.collab_means(st.O, st.mem_org, st.col_mem_ptr, st.mem_active, self.OK)
+        if level in (None, Level.ORG):
+            kernels.org_means(self.DM, self.ident_m, st.mem_org, st.mem_active, st.n_org, self.DO)
+            kernels.org_means(st.M, self.ident_m, st.mem_org, st.mem_active, st.n_org, self.MO)
+            kernels.org_means(st.K, st.mem_col, st.mem_org, st.mem_active, st.n_org, self.KO)
 
     def run_level(self, level: Level, phase: Phase, active: np.ndarray) -> None:
         plan = self.plans[(level, phase)]
@@ -285,7 +290,7 @@ class Engine:
         }
         for level in LEVEL_ORDER:
             if len(self.plans[(level, phase)]):
-                self.refresh_aggregates()
+                self.refresh_aggregates(level)
                 self.run_level(level, phase, active[level])
 
     # ---- the month ----------------------------------------------------------------------------------------------
@@ -359,7 +364,7 @@ class Engine:
 
     def context(self) -> None:
         st, t, dyn = self.state, self.month, self.scenario.dynamics
-        self.refresh_aggregates()
+        self.refresh_aggregates(Level.COLLAB)
         age = (t - st.col_formed).astype(float)
         st.K[COLUMN["collaboration_age"]] = age / (age + AGE_HALF_MONTHS)
         impl_months = np.maximum(0, t - st.col_formed - dyn.connecting_months - dyn.planning_months)
@@ -390,7 +395,7 @@ class Engine:
             move = active & (st.col_stage == stage) & (t + 1 - st.col_stage_since >= months)
             st.col_stage[move] = stage + 1
             st.col_stage_since[move] = t + 1
-        self.refresh_aggregates()
+        self.refresh_aggregates(Level.COLLAB)
         share = self.MK[COLUMN["above_threshold"]]
         synergy = active & (st.col_stage == IMPLEMENTATION) & (share >= dyn.synergy_share)
         st.col_stage[synergy] = MAINTENANCE

@@ -7,15 +7,17 @@ buddied with a better one). Partner search uses a k-d tree, so it is O(N log N),
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.spatial import cKDTree
 
 from collabsim.population import Population
 from collabsim.rng import pair_uniform
-from collabsim.rules import CompiledRules
+from collabsim.rules import CompiledRules, Rule
 from collabsim.scenario import PARTNERSHIP_TYPES
 from collabsim.state import CollabDesign
-from collabsim.variables import COLUMN, VARIABLES, Level
+from collabsim.variables import COLUMN
 
 TYPE_NAMES = tuple(PARTNERSHIP_TYPES)
 FORMALISATION_LEVEL = {"none": 0.0, "mou": 0.5, "contract": 1.0}
@@ -87,19 +89,16 @@ def collab_values(scenario, type_name: str, mandated: bool, formalisation: str |
 
 
 def expected_initial_trust(
-    rules: CompiledRules, values: dict[str, np.ndarray | float], baseline: float, n: int
+    rows: Sequence[Rule], values: dict[str, np.ndarray | float], baseline: float, n: int
 ) -> np.ndarray:
-    """Initial trust the formation rows would give to n candidate pairs, evaluated with numpy.
+    """Initial trust the formation ``rows`` (those moving initial_trust) would give n candidate pairs, with numpy.
 
     ``values`` maps variable names to arrays (n,) or scalars; variables not given read 0.5 (unknown yet).
     The same update form as the kernels, so choosing partners by expected initial trust uses the theory's own rows.
     """
-    col = COLUMN["initial_trust"]
     up = np.zeros(n)
     down = np.zeros(n)
-    for r in rules.rows:
-        if VARIABLES[r.mechanism].level != Level.DYAD or COLUMN[r.mechanism] != col or r.phase != 0:
-            continue
+    for r in rows:
         c = np.full(n, r.weight)
         for name, neg in r.terms:
             v = np.broadcast_to(np.asarray(values.get(name, 0.5), dtype=float), (n,))
@@ -139,6 +138,7 @@ def voluntary_groups(
     pos = {int(o): r for r, o in enumerate(idx)}
     groups = []
     perf = O[COLUMN["baseline_performance"]]
+    trust_rows = [r for r in rules.rows if r.mechanism == "initial_trust"]
     for proposer in rng.permutation(idx):
         if not is_free[proposer]:
             continue
@@ -154,7 +154,7 @@ def voluntary_groups(
             ctx = {**S_values, **design, **dyad_ctx(i, j)}
             for name in ("leadership_quality", "organisational_flexibility", "improvement_culture"):
                 ctx[name] = O[COLUMN[name], i]
-            return expected_initial_trust(rules, ctx, scenario.dynamics.baseline_trust, len(i))
+            return expected_initial_trust(trust_rows, ctx, scenario.dynamics.baseline_trust, len(i))
 
         score = trust(me, cand) + dyad_ctx(me, cand)["geographic_proximity"] + np.abs(perf[cand] - perf[proposer])
         order = cand[np.argsort(-score, kind="stable")][: pa.group_size - 1]
@@ -188,7 +188,8 @@ def geographic_groups(pop: Population, group_size: int) -> list[np.ndarray]:
     order = morton_order(pop.x, pop.y).astype(np.int32)
     groups = [order[s : s + group_size] for s in range(0, len(order), group_size)]
     if len(groups) > 1 and len(groups[-1]) < 2:
-        groups[-2] = np.concatenate([groups[-2], groups.pop()])
+        last = groups.pop()
+        groups[-1] = np.concatenate([groups[-1], last])
     return groups
 
 

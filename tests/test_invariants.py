@@ -37,7 +37,11 @@ def check_invariants(engine: Engine) -> None:
     assert np.bincount(s.mem_org[vol], minlength=s.n_org).max(initial=0) <= 1
 
 
-@settings(max_examples=int(os.environ.get("COLLABSIM_EXAMPLES", "25")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("COLLABSIM_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     regime=st.sampled_from(["voluntary", "mandated"]),
     ptype=st.sampled_from(sorted(PARTNERSHIP_TYPES)),

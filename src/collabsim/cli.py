@@ -208,6 +208,25 @@ def _rule_as_dict(row: Any) -> dict[str, Any]:
     return _jsonable(data)
 
 
+def _causal_web_dot(rows: list[dict[str, Any]]) -> str:
+    """The causal web drawn from the rule table: an edge from every context variable of a row to the variable it
+    moves, green when the row raises it and red when it lowers it, labelled with the row ids (edges merged)."""
+    edges: dict[tuple[str, str, int], list[str]] = {}
+    for r in rows:
+        if r["weight"] <= 0:
+            continue
+        for term in r["context"]:
+            source = term.removeprefix("not ")
+            sign = r["sign"] * (-1 if term.startswith("not ") else 1)  # d(mechanism)/d(source)
+            edges.setdefault((source, r["mechanism"], sign), []).append(r["id"])
+    lines = ["digraph collabsim {", "  rankdir=LR; node [shape=box, fontsize=10]; edge [fontsize=7];"]
+    for (source, target, sign), ids in sorted(edges.items()):
+        colour = "darkgreen" if sign > 0 else "firebrick"
+        label = "\\n".join(ids[:3]) + (f"\\n+{len(ids) - 3} more" if len(ids) > 3 else "")
+        lines.append(f'  "{source}" -> "{target}" [color={colour}, tooltip="{", ".join(ids)}", label="{label}"];')
+    return "\n".join([*lines, "}"]) + "\n"
+
+
 def _cmd_rules(args: argparse.Namespace) -> int:
     from collabsim.rules import STAGES, load_rule_table  # noqa: PLC0415
 
@@ -215,6 +234,9 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     if args.format == "json":
         json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
+        return EXIT_OK
+    if args.format == "dot":
+        sys.stdout.write(_causal_web_dot(rows))
         return EXIT_OK
     table = [
         [
@@ -305,7 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
 
     rules = commands.add_parser("rules", help="print the rule table (the theory as data)")
-    rules.add_argument("--format", choices=("table", "json"), default="table")
+    rules.add_argument(
+        "--format",
+        choices=("table", "json", "dot"),
+        default="table",
+        help="table (default), json, or dot: the causal web as a Graphviz graph (pipe it to `dot -Tsvg`)",
+    )
     rules.set_defaults(handler=_cmd_rules)
 
     scenario = commands.add_parser("scenario", help="check, show or describe scenarios")

@@ -37,6 +37,43 @@ def check_invariants(engine: Engine) -> None:
     assert np.bincount(s.mem_org[vol], minlength=s.n_org).max(initial=0) <= 1
 
 
+INTERVENTIONS = [
+    "peer_review",
+    "mou",
+    "external_broker",
+    "stakeholder_involvement",
+    "joint_appointments",
+    "interoperable_it",
+    "continuous_evaluation",
+    "champions",
+    "cultural_integration_plan",
+]
+TRAITS = ("ambition", "vision_clarity", "conflict_resolution", "stakeholder_involvement", "external_broker", "funding")
+interventions = st.lists(
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(INTERVENTIONS), "start_month": st.integers(0, 10), "coverage": unit, "intensity": unit}
+    ),
+    max_size=4,
+)
+schedule = st.lists(
+    st.one_of(
+        st.fixed_dictionaries(
+            {"type": st.just("pandemic"), "month": st.integers(0, 17), "severity": unit, "contact_cut": unit}
+        ),
+        st.fixed_dictionaries({"type": st.just("funding_end"), "month": st.integers(0, 17)}),
+        st.fixed_dictionaries(
+            {
+                "type": st.just("mandate"),
+                "month": st.integers(0, 17),
+                "group_size": st.just(2),
+                "assignment": st.sampled_from(["geographic", "buddy_better_performer"]),
+            }
+        ),
+    ),
+    max_size=3,
+)
+
+
 @settings(
     max_examples=int(os.environ.get("COLLABSIM_EXAMPLES", "25")),
     deadline=None,
@@ -47,24 +84,18 @@ def check_invariants(engine: Engine) -> None:
     ptype=st.sampled_from(sorted(PARTNERSHIP_TYPES)),
     n_orgs=st.integers(2, 30),
     group_size=st.integers(2, 6),
-    traits=st.fixed_dictionaries(
-        {
-            k: unit
-            for k in (
-                "ambition",
-                "vision_clarity",
-                "conflict_resolution",
-                "stakeholder_involvement",
-                "external_broker",
-                "funding",
-            )
-        }
-    ),
+    traits=st.fixed_dictionaries({k: unit for k in TRAITS}),
     env=st.tuples(unit, unit),
     turnover=unit,
     seed=st.integers(0, 2**31),
+    stages=st.tuples(st.integers(0, 4), st.integers(0, 4)),
+    interventions=interventions,
+    schedule=schedule,
+    weight=st.sampled_from([0.0, 0.5, 3.0, 1e3]),
 )
-def test_invariants_hold_every_month(baseline, regime, ptype, n_orgs, group_size, traits, env, turnover, seed):
+def test_invariants_hold_every_month(
+    baseline, regime, ptype, n_orgs, group_size, traits, env, turnover, seed, stages, interventions, schedule, weight
+):
     overrides = {
         "population.n_orgs": n_orgs,
         "horizon_months": 18,
@@ -75,6 +106,11 @@ def test_invariants_hold_every_month(baseline, regime, ptype, n_orgs, group_size
         "environment.financial_constraints": env[1],
         "events.leadership_turnover_rate": turnover,
         "partnering.search_interval_months": 5,
+        "dynamics.connecting_months": stages[0],
+        "dynamics.planning_months": stages[1],
+        "interventions": interventions,
+        "events.schedule": schedule,
+        "rules.weights": {"gl-trust-risk-loop": weight, "fn-significant-conflict-trust": weight},
     }
     overrides.update({f"partnering.{k}": v for k, v in traits.items()})
     engine = Engine(baseline.with_overrides(overrides), seed=seed)
@@ -90,7 +126,9 @@ def test_same_seed_same_numbers_different_seed_different_numbers(baseline):
     assert a.summary.keys() == b.summary.keys()
     np.testing.assert_array_equal(np.array(list(a.summary.values())), np.array(list(b.summary.values())))
     assert a.timeseries.equals(b.timeseries) and a.organisations.equals(b.organisations)
-    assert not a.organisations.equals(c.organisations)
+    # different seeds: different dynamics, not merely different positions
+    assert not np.array_equal(a.timeseries["trust"].to_numpy(), c.timeseries["trust"].to_numpy(), equal_nan=True)
+    assert a.summary != c.summary
 
 
 def test_geographic_groups_cover_everyone_once():

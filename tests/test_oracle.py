@@ -56,6 +56,43 @@ CASES = {
             {"type": "mou", "start_month": 4},
         ],
     },
+    "crisis_buddy_mandate_no_setup": {
+        "dynamics.connecting_months": 0,
+        "dynamics.planning_months": 0,
+        "events.schedule": [
+            {"type": "crisis", "month": 2, "duration_months": 5, "severity": 0.9},
+            {
+                "type": "mandate",
+                "month": 4,
+                "assignment": "buddy_better_performer",
+                "partnership_type": "buddying",
+                "group_size": 2,
+            },
+        ],
+    },
+    "mandated_churn_all_interventions": {
+        "partnering.regime": "mandated",
+        "partnering.type": "provider_collaborative",
+        "partnering.group_size": 3,
+        "partnering.leave_after_months": 1,
+        "partnering.leave_faith_threshold": 0.9,
+        "interventions": [
+            {"type": t, "start_month": i, "end_month": 10 + i, "coverage": 0.3 + 0.07 * i, "intensity": 0.9}
+            for i, t in enumerate(
+                [
+                    "peer_review",
+                    "mou",
+                    "external_broker",
+                    "stakeholder_involvement",
+                    "joint_appointments",
+                    "interoperable_it",
+                    "continuous_evaluation",
+                    "champions",
+                    "cultural_integration_plan",
+                ]
+            )
+        ],
+    },
 }
 
 

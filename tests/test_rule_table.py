@@ -193,3 +193,14 @@ def test_every_state_variable_can_rise_and_fall():
     for name, var in VARIABLES.items():
         if var.kind in ("state", "initial"):
             assert moved.get(name) == {1, -1}, (name, moved.get(name))
+
+
+def test_behaviour_rises_only_past_the_threshold():
+    """gl-threshold-synergy: below the threshold a member stays in inertia, so every row that raises collaborative
+    behaviour carries the threshold gate, except the threshold row itself and dc-mandate-kickstart (a mandate
+    compels some joint work before trust or faith are there; docs/decisions.md)."""
+    exempt = {"gl-threshold-synergy", "dc-mandate-kickstart"}
+    raising = [r for r in rules() if r["mechanism"] == "collaborative_behaviour" and int(r["sign"]) > 0]
+    assert len(raising) > len(exempt)
+    for r in raising:
+        assert r["id"] in exempt or "above_threshold" in r["context"], r["id"]

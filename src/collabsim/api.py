@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from collabsim.engine import Engine
@@ -15,7 +16,7 @@ from collabsim.network import TYPE_NAMES
 from collabsim.population import SECTORS
 from collabsim.recorder import Recorder, summarise
 from collabsim.scenario import Scenario, load_scenario
-from collabsim.variables import Level, names_at
+from collabsim.variables import COLUMN, Level, names_at
 
 
 def versions() -> dict[str, str]:
@@ -51,16 +52,15 @@ def organisations_frame(engine: Engine) -> pd.DataFrame:
     )
     for col, name in enumerate(names_at(Level.ORG)):
         df[name] = st.O[col]
-    for src, label in ((engine.MO, "mean_"), (engine.DO, "mean_")):
-        for name in (
-            ("faith", "risk_tolerance", "collaborative_behaviour") if src is engine.MO else ("trust", "confidence")
-        ):
-            from collabsim.variables import COLUMN
-
-            df[label + name] = src[COLUMN[name]]
-    df["n_active_collaborations"] = (
-        pd.Series(st.mem_org[st.mem_active]).value_counts().reindex(range(st.n_org), fill_value=0).to_numpy()
-    )
+    counts = np.bincount(st.mem_org[st.mem_active], minlength=st.n_org)
+    none = counts == 0  # no running collaboration: nothing to average (NaN), as in the Mesa façade
+    for agg, names in (
+        (engine.MO, ("faith", "risk_tolerance", "collaborative_behaviour")),
+        (engine.DO, ("trust", "confidence")),
+    ):
+        for name in names:
+            df["mean_" + name] = np.where(none, np.nan, agg[COLUMN[name]])
+    df["n_active_collaborations"] = counts
     return df
 
 
@@ -87,10 +87,18 @@ def engine_aggregates(engine: Engine) -> dict:
     return {"DK": engine.DK, "MK": engine.MK}
 
 
-def simulate(scenario: Scenario | str | Path | None = None, seed: int | None = None) -> SimulationResult:
-    """Run one scenario (a Scenario, a path, a built-in name, or None for the baseline) and return its results."""
+def simulate(
+    scenario: Scenario | str | Path | None = None, seed: int | None = None, key: tuple[int, ...] = ()
+) -> SimulationResult:
+    """Run one scenario (a Scenario, a path, a built-in name, or None for the baseline) and return its results.
+
+    ``seed`` defaults to the scenario's; ``key`` names the run inside a sweep (e.g. ``(replicate,)``): the random
+    streams are those of ``SeedSequence(seed, spawn_key=key)``, so a run's numbers depend only on (seed, key).
+    """
     if scenario is None:
         scenario = "baseline"
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    return run_engine(Engine(scenario, seed=seed))
+    if seed is not None and seed != scenario.seed:  # the manifest then records the seed actually used
+        scenario = scenario.with_overrides({"seed": int(seed)})
+    return run_engine(Engine(scenario, seed=seed, key=key))

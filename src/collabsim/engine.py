@@ -13,7 +13,6 @@ import numpy as np
 
 from collabsim import kernels
 from collabsim.network import (
-    TYPE_NAMES,
     buddy_groups,
     build_design,
     dyad_context,
@@ -23,7 +22,6 @@ from collabsim.network import (
 from collabsim.population import generate_population
 from collabsim.rng import Streams, pair_uniform
 from collabsim.rules import DISSOLVED, STAGES, CompiledRules, compile_rules, load_rule_table
-from collabsim.scenario import PARTNERSHIP_TYPES
 from collabsim.state import State
 from collabsim.variables import COLUMN, N_VARS, VARIABLES, Level, Phase
 
@@ -157,7 +155,7 @@ class Engine:
             if assignment == "buddy_better_performer"
             else geographic_groups(st.pop, group_size)
         )
-        self._add(build_design(self.scenario, type_name, True, groups, st.pop, formalisation))
+        self._add(build_design(self.scenario, type_name, True, groups, st.pop, formalisation, self.month))
 
     def free_for_voluntary(self) -> np.ndarray:
         st = self.state
@@ -180,7 +178,7 @@ class Engine:
             S_values,
             pa.type,
         )
-        self._add(build_design(self.scenario, pa.type, False, groups, st.pop, pa.formalisation))
+        self._add(build_design(self.scenario, pa.type, False, groups, st.pop, pa.formalisation, self.month))
 
     def _add(self, design) -> None:
         st = self.state
@@ -249,22 +247,22 @@ class Engine:
             return
         st, r = self.state, self.rules
         if level == Level.DYAD:
-            X, stage = st.D, st.col_stage[self.dyad_col]
+            X, bits = st.D, 1 << st.col_stage[self.dyad_col].astype(np.int32)
             maps = (st.O, self.dyad_org, st.K, self.dyad_col, st.M, st.dyad_src, st.D, self.ident_d)
         elif level == Level.MEMBER:
-            X, stage = st.M, st.col_stage[st.mem_col]
+            X, bits = st.M, 1 << st.col_stage[st.mem_col].astype(np.int32)
             maps = (st.O, st.mem_org, st.K, st.mem_col, st.M, self.ident_m, self.DM, self.ident_m)
         elif level == Level.COLLAB:
-            X, stage = st.K, st.col_stage
+            X, bits = st.K, 1 << st.col_stage.astype(np.int32)
             maps = (self.OK, self.ident_k, st.K, self.ident_k, self.MK, self.ident_k, self.DK, self.ident_k)
-        else:  # organisations belong to several collaborations: their rows act whatever the stages
-            X, stage = st.O, np.full(st.n_org, -1, np.int8)
+        else:  # an organisation is in the stages of its running collaborations (none: only all-stage rows act)
+            X, bits = st.O, org_stage_bits(st)
             maps = (st.O, self.ident_o, self.KO, self.ident_o, self.MO, self.ident_o, self.DO, self.ident_o)
         out = np.empty((len(plan), X.shape[1]))
         kernels.apply_rules(
             X,
             active,
-            stage,
+            bits,
             plan.mech_cols,
             plan.mech_ptr,
             plan.rule_idx,
@@ -326,8 +324,7 @@ class Engine:
                 mcov = covered[st.mem_col] & st.mem_active
                 np.maximum.at(st.O[COLUMN["champions"]], st.mem_org[mcov], iv.intensity)
         # formalisation may have changed (an MoU): keep its Table 11 derivatives in step
-        opt = np.array([PARTNERSHIP_TYPES[TYPE_NAMES[c]].formalisation_optimum for c in st.col_type])
-        f = st.K[COLUMN["formalisation"]]
+        f, opt = st.K[COLUMN["formalisation"]], st.K[COLUMN["formalisation_optimum"]]
         st.K[COLUMN["overformalisation"]] = np.maximum(0.0, f - opt)
         st.K[COLUMN["formalisation_appropriateness"]] = 1.0 - np.abs(f - opt)
 
@@ -396,11 +393,15 @@ class Engine:
             st.col_stage[move] = stage + 1
             st.col_stage_since[move] = t + 1
         self.refresh_aggregates(Level.COLLAB)
-        share = self.MK[COLUMN["above_threshold"]]
-        synergy = active & (st.col_stage == IMPLEMENTATION) & (share >= dyn.synergy_share)
-        st.col_stage[synergy] = MAINTENANCE
-        st.col_stage_since[synergy] = t + 1
-        st.col_synergy_month[synergy & (st.col_synergy_month < 0)] = t
+        # gl-threshold-synergy: enough members past the threshold is synergy (maintenance); falling back below it
+        # is inertia again (implementation). The first month in synergy is kept (months to synergy).
+        enough = self.MK[COLUMN["above_threshold"]] >= dyn.synergy_share
+        for now, then in ((IMPLEMENTATION, MAINTENANCE), (MAINTENANCE, IMPLEMENTATION)):
+            move = active & (st.col_stage == now) & (enough if then == MAINTENANCE else ~enough)
+            st.col_stage[move] = then
+            st.col_stage_since[move] = t + 1
+        first = active & (st.col_stage == MAINTENANCE) & (st.col_synergy_month < 0)
+        st.col_synergy_month[first] = t + 1
         # fn-progress-stall-dissolution: voluntary members leave when faith stays low; mandated members cannot
         voluntary = st.K[COLUMN["mandated"], st.mem_col] == 0.0
         low = st.mem_active & (st.M[COLUMN["faith"]] < pa.leave_faith_threshold)
@@ -440,6 +441,14 @@ _DESIGN_VARS = (
     "formalisation",
     "external_funding",
 )
+
+
+def org_stage_bits(st: State) -> np.ndarray:
+    """Bit s set for organisation i when one of its active memberships is in a collaboration in stage s."""
+    bits = np.zeros(st.n_org, np.int32)
+    act = st.mem_active
+    np.bitwise_or.at(bits, st.mem_org[act], 1 << st.col_stage[st.mem_col[act]].astype(np.int32))
+    return bits
 
 
 def self_dyad_col(st: State) -> np.ndarray:

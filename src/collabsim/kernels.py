@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from collabsim.rules import ALL_STAGES_MASK as ALL_STAGES
+
 
 @njit(cache=True, inline="always")
 def _context(r, e, term_ptr, term_level, term_col, term_neg, S, O, Oi, K, Ki, M, Mi, D, Di):
@@ -40,7 +42,7 @@ def _context(r, e, term_ptr, term_level, term_col, term_neg, S, O, Oi, K, Ki, M,
 def apply_rules(
     X,
     active,
-    stage,
+    stage_bits,
     mech_cols,
     mech_ptr,
     rule_idx,
@@ -64,9 +66,11 @@ def apply_rules(
 ):
     """One synchronous rule update of the variables ``mech_cols`` of every active entity of one level.
 
-    X: (n_vars, n) the level's array, MUTATED in rows mech_cols for active entities. stage: int8 (n,), -1 = all
-    stages. Rows of rule_idx[mech_ptr[q]:mech_ptr[q+1]] move mech_cols[q], in table order. Every context is read
-    before any value is written (``out`` is an (len(mech_cols), n) scratch array), so rule order inside a phase
+    X: (n_vars, n) the level's array, MUTATED in rows mech_cols for active entities. stage_bits: int32 (n,), bit s
+    set when the entity is in stage s (an organisation: the stages of its running collaborations). A row acts when
+    it acts in every stage (mask ALL_STAGES) or in one of the entity's stages. Rows of
+    rule_idx[mech_ptr[q]:mech_ptr[q+1]] move mech_cols[q], in table order. Every context is read before any value
+    is written (``out`` is an (len(mech_cols), n) scratch array), so rule order inside a phase
     does not matter. x <- x + (1 - x)(1 - exp(-up)) - x(1 - exp(-down)) keeps x in [0, 1].
     """
     n = X.shape[1]
@@ -74,13 +78,13 @@ def apply_rules(
     for e in prange(n):
         if not active[e]:
             continue
-        bit = -1 if stage[e] < 0 else (1 << stage[e])
+        bits = stage_bits[e]
         for q in range(nq):
             up = 0.0
             down = 0.0
             for p in range(mech_ptr[q], mech_ptr[q + 1]):
                 r = rule_idx[p]
-                if (stage_mask[r] & bit) == 0:
+                if stage_mask[r] != ALL_STAGES and (stage_mask[r] & bits) == 0:
                     continue
                 c = weight[r] * _context(r, e, term_ptr, term_level, term_col, term_neg, S, O, Oi, K, Ki, M, Mi, D, Di)
                 if sign[r] > 0:

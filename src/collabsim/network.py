@@ -52,7 +52,23 @@ def dyad_context(pop: Population, O: np.ndarray, scenario, salt: np.uint64):
     return f
 
 
-def collab_values(scenario, type_name: str, mandated: bool, formalisation: str | None = None) -> dict[str, float]:
+def formalisation_optimum(type_name: str, mandated: bool) -> float:
+    """The formalisation that suits a collaboration (docs/decisions.md): at least its type's usual formalisation
+    (001 Table 2: a federation needs an MoU, a joint venture a contract), at least its integration depth, and at
+    least 0.6 when mandated (001 Table 11: mandated or integrative types need legal frameworks; voluntary,
+    non-integrative ones are hurt by too many)."""
+    info = PARTNERSHIP_TYPES[type_name]
+    return max(FORMALISATION_LEVEL[info.usual_formalisation], info.integration_depth, 0.6 if mandated else 0.0)
+
+
+def funding_ended(scenario, month: int) -> bool:
+    """True once a scheduled funding_end has passed: collaborations formed later get no external funding either."""
+    return any(ev.type == "funding_end" and ev.month <= month for ev in scenario.events.schedule)
+
+
+def collab_values(
+    scenario, type_name: str, mandated: bool, formalisation: str | None = None, month: int = 0
+) -> dict[str, float]:
     """Collaboration-level design variables shared by every new collaboration of one type (the group-dependent
     ones, cross_sector and number_of_organisations, are added by ``build_design``)."""
     pa = scenario.partnering
@@ -75,7 +91,7 @@ def collab_values(scenario, type_name: str, mandated: bool, formalisation: str |
         "stakeholder_involvement": pa.stakeholder_involvement,
         "continuous_evaluation": pa.evaluation,
         "evaluation_dissemination": pa.evaluation,
-        "external_funding": pa.funding,
+        "external_funding": 0.0 if funding_ended(scenario, month) else pa.funding,
         "relationship_building": pa.relationship_building,
         "vision_clarity": pa.vision_clarity,
         # constant per collaboration: the inverted U of ambition and the type's formalisation optimum (Table 11)
@@ -83,8 +99,9 @@ def collab_values(scenario, type_name: str, mandated: bool, formalisation: str |
         "overambition": max(0.0, 2.0 * pa.ambition - 1.0),
         "ambition_appropriateness": 1.0 - abs(2.0 * pa.ambition - 1.0),
         "confidence_weight": max(float(mandated), info.integration_depth),
-        "overformalisation": max(0.0, f - info.formalisation_optimum),
-        "formalisation_appropriateness": 1.0 - abs(f - info.formalisation_optimum),
+        "formalisation_optimum": (opt := formalisation_optimum(type_name, mandated)),
+        "overformalisation": max(0.0, f - opt),
+        "formalisation_appropriateness": 1.0 - abs(f - opt),
     }
 
 
@@ -204,23 +221,34 @@ def buddy_groups(pop: Population, O: np.ndarray) -> list[np.ndarray]:
     taken = np.zeros(len(mentors), dtype=bool)
     groups = []
     for m in mentees:
-        _, near = tree.query([pop.x[m], pop.y[m]], k=min(16, len(mentors)))
-        free_near = [c for c in np.atleast_1d(near) if not taken[c]]
-        c = free_near[0] if free_near else int(np.flatnonzero(~taken)[0])
+        k = 16
+        while True:  # widen the search until a free mentor is among the k nearest (k-d tree, no N x N distances)
+            _, near = tree.query([pop.x[m], pop.y[m]], k=min(k, len(mentors)))
+            free_near = [c for c in np.atleast_1d(near) if not taken[c]]
+            if free_near or k >= len(mentors):
+                break
+            k *= 4
+        c = free_near[0]
         taken[c] = True
         groups.append(np.array([m, mentors[c]], dtype=np.int32))
     return groups
 
 
 def build_design(
-    scenario, type_name: str, mandated: bool, groups: list[np.ndarray], pop: Population, formalisation: str | None
+    scenario,
+    type_name: str,
+    mandated: bool,
+    groups: list[np.ndarray],
+    pop: Population,
+    formalisation: str | None,
+    month: int = 0,
 ) -> CollabDesign:
     n = np.array([len(g) for g in groups], dtype=float)
     cross = np.array(
         [(pop.sector[g][:, None] != pop.sector[g][None, :]).sum() / (len(g) * (len(g) - 1.0)) for g in groups]
     )
     values = {
-        **collab_values(scenario, type_name, mandated, formalisation),
+        **collab_values(scenario, type_name, mandated, formalisation, month),
         "cross_sector": cross,
         "number_of_organisations": (n - 2.0) / (n + 8.0),
     }

@@ -94,13 +94,14 @@ def generate_population(scenario, streams: Streams) -> Population:
     for trait, var in TRAITS.items():
         t = getattr(p, trait)
         O[COLUMN[var]] = beta_draws(rng, t.mean, t.sd, n)
-    # Reputation starts from performance and size (pf-size-reputation); outcomes start at zero collaboration gains.
-    O[COLUMN["reputation"]] = 0.5 * (O[COLUMN["baseline_performance"]] + O[COLUMN["organisation_size"]])
+    # Outcomes start at their level without collaboration, the level they relax back to when an organisation stops
+    # collaborating (model-*-toward-baseline rows): quality, coverage and reputation at baseline performance,
+    # culture at the improvement culture, duplication at 0.5; the gains of collaboration start at zero.
+    perf = O[COLUMN["baseline_performance"]]
+    for name in ("reputation", "patient_coverage", "care_quality", "staff_attraction"):
+        O[COLUMN[name]] = perf
     O[COLUMN["organisational_culture"]] = O[COLUMN["improvement_culture"]]
     O[COLUMN["duplication_of_effort"]] = 0.5
-    O[COLUMN["patient_coverage"]] = 0.5 + 0.3 * (O[COLUMN["baseline_performance"]] - 0.5)
-    O[COLUMN["care_quality"]] = O[COLUMN["baseline_performance"]]
-    O[COLUMN["staff_attraction"]] = O[COLUMN["reputation"]]
     return Population(
         x=xy[:, 0].copy(), y=xy[:, 1].copy(), sector=sector, staff=staff, culture=culture, it_system=it_system, O=O
     )

@@ -89,9 +89,10 @@ class Recorder:
             if n
             else np.zeros(0, np.int32),
         }
+        running = cols["n_members"] > 0  # a dissolved collaboration has no members to average over: NaN
         for a, v in TIMESERIES_COLUMNS:
-            cols[v] = src[a][COLUMN[v]].copy()
-        cols["maturity"] = maturity_level(maturity_score(st, agg)).astype(np.int8)
+            cols[v] = np.where(running, src[a][COLUMN[v]], np.nan)
+        cols["maturity"] = np.where(running, maturity_level(maturity_score(st, agg)), -1).astype(np.int8)
         for k, v in cols.items():
             self.columns.setdefault(k, []).append(v)
 

@@ -33,11 +33,10 @@ from collabsim.engine import (
     draw_month,
     system_values,
 )
-from collabsim.network import TYPE_NAMES, buddy_groups, build_design, dyad_context, geographic_groups, voluntary_groups
+from collabsim.network import buddy_groups, build_design, dyad_context, geographic_groups, voluntary_groups
 from collabsim.population import generate_population
 from collabsim.rng import Streams
 from collabsim.rules import DISSOLVED, STAGES, compile_rules, load_rule_table
-from collabsim.scenario import PARTNERSHIP_TYPES
 from collabsim.state import State
 from collabsim.variables import COLUMN, VARIABLES, Level, Phase, names_at
 
@@ -178,15 +177,15 @@ class OrgAgent(mesa.Agent):
         for m in self.memberships:
             for d in m.dyads:
                 if d.active:
-                    self.model.update(d, Level.DYAD, phase, d.src.collab.stage)
+                    self.model.update(d, Level.DYAD, phase, {STAGES[d.src.collab.stage]})
 
     def update_memberships(self, phase: Phase) -> None:
         for m in self.memberships:
             if m.active:
-                self.model.update(m, Level.MEMBER, phase, m.collab.stage)
+                self.model.update(m, Level.MEMBER, phase, {STAGES[m.collab.stage]})
 
     def update_self(self, phase: Phase) -> None:
-        self.model.update(self, Level.ORG, phase, -1)
+        self.model.update(self, Level.ORG, phase, {STAGES[m.collab.stage] for m in self.active_memberships()})
 
 
 class ReferenceModel(mesa.Model):
@@ -213,8 +212,10 @@ class ReferenceModel(mesa.Model):
             self.form_voluntary()
 
     # -- rules --------------------------------------------------------------------------------------------------
-    def update(self, entity, level: Level, phase: Phase, stage: int) -> None:
-        """Apply every row of (level, phase) to one entity: contexts read first, then all moved values written."""
+    def update(self, entity, level: Level, phase: Phase, stages: set[str]) -> None:
+        """Apply every row of (level, phase) to one entity in ``stages`` (an organisation: the stages of its running
+        collaborations): rows acting in every stage always act, others when they share a stage with the entity.
+        Contexts are read first, then all moved values written."""
         new = {}
         for name in sorted(
             {r.mechanism for r in self.rows if VARIABLES[r.mechanism].level == level and r.phase == phase},
@@ -222,7 +223,7 @@ class ReferenceModel(mesa.Model):
         ):
             up = down = 0.0
             for r in self.rows:
-                if r.mechanism != name or (stage >= 0 and STAGES[stage] not in r.stages):
+                if r.mechanism != name or (r.stages != STAGES and not stages.intersection(r.stages)):
                     continue
                 c = r.weight
                 for var, neg in r.terms:
@@ -247,7 +248,7 @@ class ReferenceModel(mesa.Model):
             elif level == Level.COLLAB:
                 for k in self.collabs:
                     if k.running:
-                        self.update(k, Level.COLLAB, phase, k.stage)
+                        self.update(k, Level.COLLAB, phase, {STAGES[k.stage]})
             else:
                 for org in self.orgs:
                     org.update_self(phase)
@@ -272,7 +273,7 @@ class ReferenceModel(mesa.Model):
             if assignment == "buddy_better_performer"
             else geographic_groups(pop, group_size)
         )
-        self._add(build_design(self.scenario, type_name, True, groups, pop, formalisation))
+        self._add(build_design(self.scenario, type_name, True, groups, pop, formalisation, self.month))
 
     def form_voluntary(self) -> None:
         self._sync_shadow()
@@ -294,7 +295,7 @@ class ReferenceModel(mesa.Model):
             S_values,
             pa.type,
         )
-        self._add(build_design(self.scenario, pa.type, False, groups, st.pop, pa.formalisation))
+        self._add(build_design(self.scenario, pa.type, False, groups, st.pop, pa.formalisation, self.month))
 
     def rows_compiled(self):
         from collabsim.rules import RuleTable
@@ -339,10 +340,10 @@ class ReferenceModel(mesa.Model):
         for c in new_collabs:
             for m in c.members:
                 for d in m.dyads:
-                    self.update(d, Level.DYAD, Phase.FORMATION, c.stage)
+                    self.update(d, Level.DYAD, Phase.FORMATION, {STAGES[c.stage]})
         for c in new_collabs:
             for m in c.members:
-                self.update(m, Level.MEMBER, Phase.FORMATION, c.stage)
+                self.update(m, Level.MEMBER, Phase.FORMATION, {STAGES[c.stage]})
                 m.vars["faith"] = m.vars["initial_faith"]
                 for d in m.dyads:
                     d.vars["trust"] = d.vars["initial_trust"]
@@ -389,7 +390,7 @@ class ReferenceModel(mesa.Model):
                         if m.active:
                             m.org.vars["champions"] = max(m.org.vars["champions"], iv.intensity)
         for k in self.collabs:
-            opt = PARTNERSHIP_TYPES[TYPE_NAMES[k.type_code]].formalisation_optimum
+            opt = k.vars["formalisation_optimum"]
             k.vars["overformalisation"] = max(0.0, k.vars["formalisation"] - opt)
             k.vars["formalisation_appropriateness"] = 1.0 - abs(k.vars["formalisation"] - opt)
 
@@ -455,10 +456,13 @@ class ReferenceModel(mesa.Model):
             for stage, months in ((CONNECTING, dyn.connecting_months), (PLANNING, dyn.planning_months)):
                 if k.stage == stage and t + 1 - k.stage_since >= months:
                     k.stage, k.stage_since = stage + 1, t + 1
-            if k.stage == IMPLEMENTATION and k.value("above_threshold", self) >= dyn.synergy_share:
+            enough = k.value("above_threshold", self) >= dyn.synergy_share
+            if k.stage == IMPLEMENTATION and enough:
                 k.stage, k.stage_since = MAINTENANCE, t + 1
-                if k.synergy_month < 0:
-                    k.synergy_month = t
+            elif k.stage == MAINTENANCE and not enough:
+                k.stage, k.stage_since = IMPLEMENTATION, t + 1
+            if k.stage == MAINTENANCE and k.synergy_month < 0:
+                k.synergy_month = t + 1
         for k in self.collabs:
             for m in k.members:
                 low = m.active and m.vars["faith"] < pa.leave_faith_threshold

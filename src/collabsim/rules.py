@@ -66,7 +66,10 @@ class RuleTable:
         weights: dict[str, float] | None = None,
         file: str | None = None,
     ) -> RuleTable:
-        """Disable rows or change weights by row id or by catalogue id (which addresses all its rows)."""
+        """Disable rows, or multiply their weights, by row id or by catalogue id (which addresses all its rows).
+
+        ``weights`` are multipliers of the table's weights (2.0 doubles a rule); a row id's multiplier takes
+        precedence over its catalogue id's."""
         weights = dict(weights or {})
         known = self.ids()
         for key, bad in [("rules.disable", d) for d in disable] + [(f"rules.weights.{w}", w) for w in weights]:
@@ -76,10 +79,11 @@ class RuleTable:
                 )
         rows = []
         for r in self.rows:
-            w = r.weight
-            for name in (r.cmoc, r.id):  # a row id overrides its catalogue id
+            factor = 1.0
+            for name in (r.cmoc, r.id):  # a row id's multiplier overrides its catalogue id's
                 if name in weights:
-                    w = float(weights[name])
+                    factor = float(weights[name])
+            w = r.weight * factor
             if r.id in disable or (r.cmoc is not None and r.cmoc in disable):
                 w = 0.0
             rows.append(Rule(**{**r.__dict__, "weight": w}))

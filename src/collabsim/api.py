@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ import pandas as pd
 from collabsim.engine import Engine
 from collabsim.network import TYPE_NAMES
 from collabsim.population import SECTORS
-from collabsim.recorder import Recorder, summarise
+from collabsim.recorder import summarise, timeseries
 from collabsim.scenario import Scenario, load_scenario
 from collabsim.variables import COLUMN, Level, names_at
 
 
+@lru_cache(maxsize=1)
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for pkg in ("collabsim", "numpy", "numba", "mesa", "pandas", "scipy", "pydantic"):
@@ -65,26 +67,22 @@ def organisations_frame(engine: Engine) -> pd.DataFrame:
 
 
 def run_engine(engine: Engine) -> SimulationResult:
-    rec = Recorder()
+    """Run the engine to its horizon and collect its results."""
     sc = engine.scenario
-    for _ in range(sc.horizon_months):
-        engine.step()
-        engine.refresh_aggregates(Level.COLLAB)  # what the recorder reads: collaboration means
-        rec.record(engine.month, engine.state, engine_aggregates(engine))
+    engine.run()
     engine.refresh_aggregates()
-    summary = summarise(engine.state, engine_aggregates(engine), sc.dynamics.synergy_share)
+    agg = {"DK": engine.DK, "MK": engine.MK}
+    summary = summarise(engine.state, agg, sc.dynamics.synergy_share)
     manifest = {
         "scenario": sc.resolved_dict(),
         "scenario_hash": sc.content_hash(),
         "seed": engine.seed,
+        "key": list(engine.streams.key),
         "horizon_months": sc.horizon_months,
-        "versions": versions(),
+        "versions": dict(versions()),
     }
-    return SimulationResult(summary, rec.timeseries(engine.state, TYPE_NAMES), organisations_frame(engine), manifest)
-
-
-def engine_aggregates(engine: Engine) -> dict:
-    return {"DK": engine.DK, "MK": engine.MK}
+    ts = timeseries(engine.records, engine.state, TYPE_NAMES)
+    return SimulationResult(summary, ts, organisations_frame(engine), manifest)
 
 
 def simulate(

@@ -1,8 +1,9 @@
-"""The numba engine: phases, step and run over the structure-of-arrays State.
+"""The numba engine: runs of compiled months over the structure-of-arrays State.
 
-Each month runs the named phases of DESIGN.md section 2 in order: events, context, mechanisms, behaviour,
-outcomes, life cycle, record. Per-entity work happens in numba kernels (``kernels``) or whole-array numpy; Python
-only loops over months, phases and rule groups. ``reference.py`` implements the same month agent by agent.
+Each month runs the named phases of DESIGN.md section 2 in order — events, context, mechanisms, behaviour,
+outcomes, life cycle, record — entirely inside ``kernels.run_months``. Python only forms collaborations (partner
+choice with a k-d tree, regulator assignment), at the start of the months where that happens, and runs the compiled
+months between them. ``reference.py`` implements the same month agent by agent, in plain Python (docs/model.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from collabsim import kernels
 from collabsim.network import (
+    INTERVENTION_VARS,
     buddy_groups,
     build_design,
     dyad_context,
@@ -20,16 +22,14 @@ from collabsim.network import (
     voluntary_groups,
 )
 from collabsim.population import generate_population
+from collabsim.recorder import RECORD_COLUMNS
 from collabsim.rng import Streams, pair_uniform
-from collabsim.rules import DISSOLVED, STAGES, CompiledRules, compile_rules, load_rule_table
+from collabsim.rules import STAGES, CompiledRules, compile_rules, load_rule_table
 from collabsim.state import State
-from collabsim.variables import COLUMN, N_VARS, VARIABLES, Level, Phase
+from collabsim.variables import COLUMN, N_VARS, Level, Phase
 
 IMPLEMENTATION = STAGES.index("implementation")
 MAINTENANCE = STAGES.index("maintenance")
-PLANNING = STAGES.index("planning")
-CONNECTING = STAGES.index("connecting")
-LEVEL_ORDER = (Level.DYAD, Level.MEMBER, Level.COLLAB, Level.ORG)  # finer levels first within a phase
 STOPPING_DECAY = 0.8  # monthly persistence of the 'inappropriate stopping' shock after a member leaves
 WORKFORCE_PERSISTENCE = 0.9  # monthly persistence of a workforce shock above the organisation's baseline
 WORKFORCE_SHOCK = 0.3  # share of the remaining headroom a workforce shock adds
@@ -52,40 +52,77 @@ INITIAL_DYAD = {
     "vision_sharedness": 0.5,
 }
 INITIAL_COLLAB = {"functioning_workload": 0.3, "momentum": 0.0, "task_achievement": 0.0}
+# Collaboration variables an intervention may raise for a while: reset to their design value every month.
+DESIGN_VARS = (
+    "external_broker",
+    "stakeholder_involvement",
+    "continuous_evaluation",
+    "peer_review",
+    "joint_appointments",
+    "cultural_integration_plan",
+    "mou",
+    "formalisation",
+    "external_funding",
+)
 
 
 @dataclass(frozen=True)
 class RulePlan:
-    """Rows of one (level, phase) grouped by the variable they move: rows rule_idx[mech_ptr[q]:mech_ptr[q+1]]
-    move column mech_cols[q], in table order."""
+    """The compiled rows grouped by (level, phase) and by the variable they move, flattened for the kernels:
+    group g = level * 5 + phase owns p_cols[g_ptr[g]:g_ptr[g+1]]; the rows moving p_cols[q] are
+    p_rule_idx[p_mech_ptr[q]:p_mech_ptr[q+1]], in table order."""
 
-    mech_cols: np.ndarray
-    mech_ptr: np.ndarray
-    rule_idx: np.ndarray
+    g_ptr: np.ndarray
+    p_cols: np.ndarray
+    p_mech_ptr: np.ndarray
+    p_rule_idx: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.mech_cols)
+    def group(self, level: Level, phase: Phase) -> slice:
+        g = int(level) * len(Phase) + int(phase)
+        return slice(int(self.g_ptr[g]), int(self.g_ptr[g + 1]))
 
 
-def make_plans(rules: CompiledRules) -> dict[tuple[Level, Phase], RulePlan]:
-    plans = {}
+def make_plan(rules: CompiledRules) -> RulePlan:
+    g_ptr, cols, mech_ptr, idx = [0], [], [0], []
     for level in Level:
         for phase in Phase:
             sel = np.flatnonzero((rules.mech_level == level) & (rules.phase == phase))
-            cols = np.unique(rules.mech_col[sel]).astype(np.int32)
-            groups = [sel[rules.mech_col[sel] == c] for c in cols]
-            ptr = np.zeros(len(cols) + 1, np.int64)
-            ptr[1:] = np.cumsum([len(g) for g in groups])
-            idx = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, np.int64)
-            plans[(level, phase)] = RulePlan(cols, ptr, idx)
-    return plans
+            for c in np.unique(rules.mech_col[sel]):
+                rows = sel[rules.mech_col[sel] == c]
+                cols.append(c)
+                idx.extend(rows)
+                mech_ptr.append(len(idx))
+            g_ptr.append(len(cols))
+    return RulePlan(
+        np.array(g_ptr, np.int64), np.array(cols, np.int64), np.array(mech_ptr, np.int64), np.array(idx, np.int64)
+    )
 
 
-def draw_month(streams: Streams, n_org: int, n_col: int) -> tuple[np.ndarray, np.ndarray]:
-    """This month's uniform draws, indexed by entity: (n_org, 2) [leadership turnover, workforce shock] and
-    (n_col, 1) [task failure]. Drawn outside every kernel, so thread count cannot change them."""
-    rng = streams["events"]
-    return rng.random((n_org, 2)), rng.random((n_col, 1))
+def month_parameters(scenario) -> np.ndarray:
+    """The P array of kernels.run_months (indices kernels.P_*)."""
+    E, dyn, pa = scenario.events, scenario.dynamics, scenario.partnering
+    P = np.zeros(kernels.N_PARAMETERS)
+    for index, value in (
+        (kernels.P_TURNOVER_RATE, E.leadership_turnover_rate),
+        (kernels.P_SHOCK_RATE, E.workforce_shock_rate),
+        (kernels.P_FAILURE_RATE, E.task_failure_rate),
+        (kernels.P_QUICK_WIN, E.quick_win_threshold),
+        (kernels.P_TRUST_RESET, E.turnover_trust_reset),
+        (kernels.P_THRESHOLD_RISK, dyn.synergy_threshold_risk),
+        (kernels.P_THRESHOLD_FAITH, dyn.synergy_threshold_faith),
+        (kernels.P_SYNERGY_SHARE, dyn.synergy_share),
+        (kernels.P_CONNECTING, dyn.connecting_months),
+        (kernels.P_PLANNING, dyn.planning_months),
+        (kernels.P_PACE, dyn.expected_pace),
+        (kernels.P_LEAVE_FAITH, pa.leave_faith_threshold),
+        (kernels.P_LEAVE_AFTER, pa.leave_after_months),
+        (kernels.P_STOPPING_DECAY, STOPPING_DECAY),
+        (kernels.P_WORKFORCE_PERSISTENCE, WORKFORCE_PERSISTENCE),
+        (kernels.P_WORKFORCE_SHOCK, WORKFORCE_SHOCK),
+        (kernels.P_AGE_HALF, AGE_HALF_MONTHS),
+    ):
+        P[index] = value
+    return P
 
 
 def system_values(scenario, month: int) -> np.ndarray:
@@ -104,6 +141,23 @@ def system_values(scenario, month: int) -> np.ndarray:
     return S
 
 
+def intervention_table(scenario) -> np.ndarray:
+    """One row per intervention: kind (kernels.IV_*), column raised, start, end (-1: none), coverage, intensity."""
+    kinds = {"mou": kernels.IV_MOU, "interoperable_it": kernels.IV_IT, "champions": kernels.IV_CHAMPIONS}
+    rows = [
+        [
+            kinds.get(iv.type, kernels.IV_RAISE),
+            COLUMN.get(INTERVENTION_VARS.get(iv.type, ""), -1),
+            iv.start_month,
+            -1 if iv.end_month is None else iv.end_month,
+            iv.coverage,
+            iv.intensity,
+        ]
+        for iv in scenario.interventions
+    ]
+    return np.array(rows, dtype=np.float64).reshape(-1, 6)
+
+
 def coverage_draws(salt: np.uint64, n_col: int) -> np.ndarray:
     """One uniform per collaboration deciding which interventions reach it: an intervention of coverage c reaches
     the collaborations whose draw is below c, so equal coverages reach the same collaborations (a trial arm gets
@@ -112,14 +166,12 @@ def coverage_draws(salt: np.uint64, n_col: int) -> np.ndarray:
     return pair_uniform(salt, ks, np.full(n_col, -1), channel=7)
 
 
-INTERVENTION_VARS = {  # intervention type -> collaboration variable it raises
-    "peer_review": "peer_review",
-    "external_broker": "external_broker",
-    "stakeholder_involvement": "stakeholder_involvement",
-    "joint_appointments": "joint_appointments",
-    "continuous_evaluation": "continuous_evaluation",
-    "cultural_integration_plan": "cultural_integration_plan",
-}
+def formation_due(scenario, month: int) -> tuple[bool, list]:
+    """(voluntary search round at this month?, mandates scheduled at this month): formation happens at the start
+    of a month, before its events."""
+    pa = scenario.partnering
+    search = pa.regime == "voluntary" and month > 0 and month % pa.search_interval_months == 0
+    return search, [ev for ev in scenario.events.schedule if ev.type == "mandate" and ev.month == month]
 
 
 class Engine:
@@ -131,14 +183,27 @@ class Engine:
         self.streams = Streams(self.seed, key)
         table = load_rule_table().with_overrides(scenario.rules.disable, scenario.rules.weights)
         self.rules = compile_rules(table)
-        self.plans = make_plans(self.rules)
+        self.plan = make_plan(self.rules)
+        self.P = month_parameters(scenario)
+        horizon = scenario.horizon_months
+        self.S_sched = np.array([system_values(scenario, t) for t in range(horizon + 1)])
+        self.funding_at = np.zeros(horizon + 1, np.bool_)
+        for ev in scenario.events.schedule:
+            if ev.type == "funding_end":
+                self.funding_at[ev.month] = True
+        self.iv = intervention_table(scenario)
+        self.design_cols = np.array([COLUMN[v] for v in DESIGN_VARS], np.int64)
         pop = generate_population(scenario, self.streams)
-        self.state = State.from_population(pop, system_values(scenario, 0))
-        self.pair_salt = self.streams.pair_seed()
+        self.state = State.from_population(pop, self.S_sched[0].copy())
+        self.pair_salt = self.streams.salt("pairs")
+        self.event_salt = self.streams.salt("events")
         self.dyad_ctx = dyad_context(pop, self.state.O, scenario, self.pair_salt)
         self.month = 0
-        self._aggregates_shape = (-1, -1)
+        self.records: list[tuple[int, np.ndarray]] = []  # (first month, rec) of every compiled segment
+        self._shape = (-1, -1, -1)
+        self._allocate()
         self.form_initial()
+        self.refresh_aggregates()
 
     # ---- formation (structure shared with the reference model) --------------------------------------------------
     def form_initial(self) -> None:
@@ -200,72 +265,86 @@ class Engine:
         st.D[COLUMN["cultural_assimilation"], ds] = 1.0 - st.D[COLUMN["cultural_distance"], ds]
         st.D[COLUMN["initial_trust"], ds] = dyn.baseline_trust
         st.M[COLUMN["initial_faith"], ms] = dyn.baseline_faith
+        self._allocate()
         self.apply_interventions()
         new_d = np.zeros(st.n_dyad, bool)
         new_d[ds] = True
         new_m = np.zeros(st.n_mem, bool)
         new_m[ms] = True
-        self.refresh_aggregates(Level.DYAD)
         self.run_level(Level.DYAD, Phase.FORMATION, new_d)
         self.refresh_aggregates(Level.MEMBER)
         self.run_level(Level.MEMBER, Phase.FORMATION, new_m)
         st.D[COLUMN["trust"], ds] = st.D[COLUMN["initial_trust"], ds]
         st.M[COLUMN["faith"], ms] = st.M[COLUMN["initial_faith"], ms]
 
-    # ---- rule evaluation --------------------------------------------------------------------------------------
+    # ---- aggregates and rules ------------------------------------------------------------------------------------
+    def _allocate(self) -> None:
+        """(Re)allocate the aggregate buffers and topology maps when the numbers of entities change."""
+        st = self.state
+        if self._shape == (st.n_col, st.n_mem, st.n_dyad):
+            return
+        nD, nM, nO, nK = (N_VARS[lv] for lv in (Level.DYAD, Level.MEMBER, Level.ORG, Level.COLLAB))
+        self.DM = np.zeros((nD, st.n_mem))
+        self.DK, self.MK, self.OK = np.zeros((nD, st.n_col)), np.zeros((nM, st.n_col)), np.zeros((nO, st.n_col))
+        self.DO, self.MO, self.KO = (np.zeros((n, st.n_org)) for n in (nD, nM, nK))
+        self.dyad_col = st.mem_col[st.dyad_src].astype(np.int64)
+        self.dyad_org = st.mem_org[st.dyad_src].astype(np.int64)
+        self.col_cov = coverage_draws(self.pair_salt, st.n_col)
+        self._shape = (st.n_col, st.n_mem, st.n_dyad)
+
     def refresh_aggregates(self, level: Level | None = None) -> None:
         """Means of finer levels seen from coarser ones (variables.py: level resolution): those ``level``'s rules
-        read (dyad rules read none), or all of them when ``level`` is None."""
+        read, or all of them when ``level`` is None."""
         st = self.state
-        if self._aggregates_shape != (st.n_col, st.n_mem, st.n_dyad):
-            nD, nM, nO, nK = (N_VARS[lv] for lv in (Level.DYAD, Level.MEMBER, Level.ORG, Level.COLLAB))
-            self.DM = np.zeros((nD, st.n_mem))
-            self.DK, self.MK, self.OK = np.zeros((nD, st.n_col)), np.zeros((nM, st.n_col)), np.zeros((nO, st.n_col))
-            self.DO, self.MO, self.KO = (np.zeros((n, st.n_org)) for n in (nD, nM, nK))
-            self.ident_m = np.arange(st.n_mem, dtype=np.int32)
-            self.ident_k = np.arange(st.n_col, dtype=np.int32)
-            self.ident_d = np.arange(st.n_dyad, dtype=np.int32)
-            self.ident_o = np.arange(st.n_org, dtype=np.int32)
-            self.dyad_col = st.mem_col[st.dyad_src]
-            self.dyad_org = st.mem_org[st.dyad_src]
-            self._aggregates_shape = (st.n_col, st.n_mem, st.n_dyad)
-        if level == Level.DYAD:
-            return
-        kernels.member_means_of_dyads(st.D, st.mem_dyad_ptr, st.dyad_src, st.dyad_dst, st.mem_active, self.DM)
-        if level in (None, Level.COLLAB):
-            kernels.collab_means(self.DM, self.ident_m, st.col_mem_ptr, st.mem_active, self.DK)
-            kernels.collab_means(st.M, self.ident_m, st.col_mem_ptr, st.mem_active, self.MK)
-            kernels.collab_means(st.O, st.mem_org, st.col_mem_ptr, st.mem_active, self.OK)
-        if level in (None, Level.ORG):
-            kernels.org_means(self.DM, self.ident_m, st.mem_org, st.mem_active, st.n_org, self.DO)
-            kernels.org_means(st.M, self.ident_m, st.mem_org, st.mem_active, st.n_org, self.MO)
-            kernels.org_means(st.K, st.mem_col, st.mem_org, st.mem_active, st.n_org, self.KO)
+        self._allocate()
+        kernels.refresh(
+            -1 if level is None else int(level),
+            st.D,
+            st.M,
+            st.K,
+            st.O,
+            st.mem_dyad_ptr,
+            st.dyad_src,
+            st.dyad_dst,
+            st.mem_active,
+            st.col_mem_ptr,
+            st.mem_org,
+            st.mem_col,
+            np.arange(st.n_mem),
+            self.DM,
+            self.DK,
+            self.MK,
+            self.OK,
+            self.DO,
+            self.MO,
+            self.KO,
+        )
 
     def run_level(self, level: Level, phase: Phase, active: np.ndarray) -> None:
-        plan = self.plans[(level, phase)]
-        if len(plan) == 0:
+        """The rows of one (level, phase) for the entities in ``active`` (used for the formation rows)."""
+        g = self.plan.group(level, phase)
+        if g.start == g.stop:
             return
-        st, r = self.state, self.rules
-        if level == Level.DYAD:
-            X, bits = st.D, 1 << st.col_stage[self.dyad_col].astype(np.int32)
-            maps = (st.O, self.dyad_org, st.K, self.dyad_col, st.M, st.dyad_src, st.D, self.ident_d)
-        elif level == Level.MEMBER:
-            X, bits = st.M, 1 << st.col_stage[st.mem_col].astype(np.int32)
-            maps = (st.O, st.mem_org, st.K, st.mem_col, st.M, self.ident_m, self.DM, self.ident_m)
-        elif level == Level.COLLAB:
-            X, bits = st.K, 1 << st.col_stage.astype(np.int32)
-            maps = (self.OK, self.ident_k, st.K, self.ident_k, self.MK, self.ident_k, self.DK, self.ident_k)
-        else:  # an organisation is in the stages of its running collaborations (none: only all-stage rows act)
-            X, bits = st.O, org_stage_bits(st)
-            maps = (st.O, self.ident_o, self.KO, self.ident_o, self.MO, self.ident_o, self.DO, self.ident_o)
-        out = np.empty((len(plan), X.shape[1]))
+        st, r, p = self.state, self.rules, self.plan
+        stage = {Level.DYAD: st.col_stage[self.dyad_col], Level.MEMBER: st.col_stage[st.mem_col]}[level]
+        X, maps = {
+            Level.DYAD: (
+                st.D,
+                (st.O, self.dyad_org, st.K, self.dyad_col, st.M, st.dyad_src, st.D, np.arange(st.n_dyad)),
+            ),
+            Level.MEMBER: (
+                st.M,
+                (st.O, st.mem_org, st.K, st.mem_col, st.M, np.arange(st.n_mem), self.DM, np.arange(st.n_mem)),
+            ),
+        }[level]
+        out = np.empty((g.stop - g.start, X.shape[1]))
         kernels.apply_rules(
             X,
             active,
-            bits,
-            plan.mech_cols,
-            plan.mech_ptr,
-            plan.rule_idx,
+            (1 << stage.astype(np.int32)),
+            p.p_cols[g],
+            p.p_mech_ptr[g.start : g.stop + 1],
+            p.p_rule_idx,
             r.sign,
             r.weight,
             r.stage_mask,
@@ -278,181 +357,113 @@ class Engine:
             out,
         )
 
-    def run_phase(self, phase: Phase) -> None:
-        st = self.state
-        active = {
-            Level.DYAD: st.dyad_active(),
-            Level.MEMBER: st.mem_active,
-            Level.COLLAB: st.col_active(),
-            Level.ORG: np.ones(st.n_org, bool),
-        }
-        for level in LEVEL_ORDER:
-            if len(self.plans[(level, phase)]):
-                self.refresh_aggregates(level)
-                self.run_level(level, phase, active[level])
-
-    # ---- the month ----------------------------------------------------------------------------------------------
     def apply_interventions(self) -> None:
-        """Interventions in force this month raise their variable to their intensity in the collaborations they
-        cover (coverage drawn once per collaboration and intervention, counter-based)."""
-        st, t = self.state, self.month
-        st.K[:] = np.where(
-            np.isin(np.arange(st.K.shape[0]), [COLUMN[v] for v in _DESIGN_VARS])[:, None], st.K_design, st.K
+        st = self.state
+        kernels.apply_interventions(
+            self.month,
+            self.iv,
+            self.design_cols,
+            st.K,
+            st.K_design,
+            st.O,
+            st.D,
+            st.col_stage,
+            self.col_cov,
+            st.mem_col,
+            st.mem_org,
+            st.mem_active,
+            self.dyad_col,
+            st.dyad_it_base,
         )
-        st.O[COLUMN["champions"]] = 0.0
-        st.D[COLUMN["it_interoperability"]] = st.dyad_it_base
-        if st.n_col == 0:
-            return
-        u = coverage_draws(self.pair_salt, st.n_col)
-        for iv in self.scenario.interventions:
-            on = iv.start_month <= t and (iv.end_month is None or t < iv.end_month)
-            covered = st.col_active() & (u < iv.coverage)
-            if not on or not covered.any():
-                continue
-            if iv.type in INTERVENTION_VARS:
-                row = st.K[COLUMN[INTERVENTION_VARS[iv.type]]]
-                row[covered] = np.maximum(row[covered], iv.intensity)
-            elif iv.type == "mou":
-                st.K[COLUMN["mou"], covered] = 1.0
-                st.K[COLUMN["formalisation"], covered] = np.maximum(st.K[COLUMN["formalisation"], covered], 0.5)
-            elif iv.type == "interoperable_it":
-                dcov = covered[self_dyad_col(st)]
-                st.D[COLUMN["it_interoperability"], dcov] = np.maximum(
-                    st.D[COLUMN["it_interoperability"], dcov], iv.intensity
-                )
-            elif iv.type == "champions":
-                mcov = covered[st.mem_col] & st.mem_active
-                np.maximum.at(st.O[COLUMN["champions"]], st.mem_org[mcov], iv.intensity)
-        # formalisation may have changed (an MoU): keep its Table 11 derivatives in step
-        f, opt = st.K[COLUMN["formalisation"]], st.K[COLUMN["formalisation_optimum"]]
-        st.K[COLUMN["overformalisation"]] = np.maximum(0.0, f - opt)
-        st.K[COLUMN["formalisation_appropriateness"]] = 1.0 - np.abs(f - opt)
 
-    def events(self) -> None:
-        st, sc, t = self.state, self.scenario, self.month
-        st.S[:] = system_values(sc, t)
-        for ev in sc.events.schedule:
-            if ev.type == "funding_end" and ev.month == t:
-                st.K_design[COLUMN["external_funding"]] = 0.0
-            if ev.type == "mandate" and ev.month == t:
-                self.form_mandated(ev.assignment, ev.partnership_type, ev.group_size, None)
-        self.apply_interventions()
-        u_org, u_col = draw_month(self.streams, st.n_org, st.n_col)
-        E = sc.events
-        W = st.O[COLUMN["workforce_instability"]]
-        turnover = u_org[:, 0] < E.leadership_turnover_rate * (0.5 + W)
-        st.O[COLUMN["leadership_turnover"]] = turnover
-        W[:] = st.org_workforce_base + WORKFORCE_PERSISTENCE * (W - st.org_workforce_base)
-        shock = u_org[:, 1] < E.workforce_shock_rate
-        W[shock] += WORKFORCE_SHOCK * (1.0 - W[shock])
-        # rf-leadership-turnover-reset: a new leader wipes out part of the trust built above initial trust
-        if st.n_dyad:
-            hit = st.dyad_active() & (turnover[st.mem_org[st.dyad_src]] | turnover[st.mem_org[st.dyad_dst]])
-            trust, init = st.D[COLUMN["trust"]], st.D[COLUMN["initial_trust"]]
-            trust[hit] -= E.turnover_trust_reset * np.maximum(0.0, trust[hit] - init[hit])
-        active = st.col_active()
-        st.K[COLUMN["collaborative_task_failure"]] = (
-            active & (st.col_stage >= IMPLEMENTATION) & (u_col[:, 0] < E.task_failure_rate)
-        )
-        win = active & ~st.col_quick_win_done & (st.K[COLUMN["task_achievement"]] >= E.quick_win_threshold)
-        st.K[COLUMN["quick_wins"]] = win
-        st.col_quick_win_done |= win
-        st.K[COLUMN["inappropriate_stopping"]] *= STOPPING_DECAY
-
-    def context(self) -> None:
-        st, t, dyn = self.state, self.month, self.scenario.dynamics
-        self.refresh_aggregates(Level.COLLAB)
-        age = (t - st.col_formed).astype(float)
-        st.K[COLUMN["collaboration_age"]] = age / (age + AGE_HALF_MONTHS)
-        impl_months = np.maximum(0, t - st.col_formed - dyn.connecting_months - dyn.planning_months)
-        expected = np.minimum(1.0, dyn.expected_pace * impl_months)
-        task = st.K[COLUMN["task_achievement"]]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            st.K[COLUMN["slow_pace_of_development"]] = np.where(
-                expected > 0, np.clip(1.0 - task / expected, 0.0, 1.0), 0.0
-            )
-        st.K[COLUMN["key_actor_absence"]] = self.OK[COLUMN["leadership_turnover"]]
-        st.K[COLUMN["collaborative_inertia"]] = 1.0 - self.MK[COLUMN["collaborative_behaviour"]]
-        st.D[COLUMN["partner_reciprocation"]] = st.M[COLUMN["collaborative_behaviour"], st.dyad_dst]
-        self.run_phase(Phase.CONTEXT)
-
-    def behaviour(self) -> None:
-        st, dyn = self.state, self.scenario.dynamics
-        # gl-threshold-synergy: collaborative behaviour needs both risk tolerance and faith past their thresholds
-        st.M[COLUMN["above_threshold"]] = (st.M[COLUMN["risk_tolerance"]] >= dyn.synergy_threshold_risk) & (
-            st.M[COLUMN["faith"]] >= dyn.synergy_threshold_faith
-        )
-        self.run_phase(Phase.BEHAVIOUR)
-
-    def life_cycle(self) -> None:
-        st, t, sc = self.state, self.month, self.scenario
-        dyn, pa = sc.dynamics, sc.partnering
-        active = st.col_active()
-        for stage, months in ((CONNECTING, dyn.connecting_months), (PLANNING, dyn.planning_months)):
-            move = active & (st.col_stage == stage) & (t + 1 - st.col_stage_since >= months)
-            st.col_stage[move] = stage + 1
-            st.col_stage_since[move] = t + 1
-        self.refresh_aggregates(Level.COLLAB)
-        # gl-threshold-synergy: enough members past the threshold is synergy (maintenance); falling back below it
-        # is inertia again (implementation). The first month in synergy is kept (months to synergy).
-        enough = self.MK[COLUMN["above_threshold"]] >= dyn.synergy_share
-        for now, then in ((IMPLEMENTATION, MAINTENANCE), (MAINTENANCE, IMPLEMENTATION)):
-            move = active & (st.col_stage == now) & (enough if then == MAINTENANCE else ~enough)
-            st.col_stage[move] = then
-            st.col_stage_since[move] = t + 1
-        first = active & (st.col_stage == MAINTENANCE) & (st.col_synergy_month < 0)
-        st.col_synergy_month[first] = t + 1
-        # fn-progress-stall-dissolution: voluntary members leave when faith stays low; mandated members cannot
-        voluntary = st.K[COLUMN["mandated"], st.mem_col] == 0.0
-        low = st.mem_active & (st.M[COLUMN["faith"]] < pa.leave_faith_threshold)
-        st.mem_stall[:] = np.where(low, st.mem_stall + 1, 0)
-        leave = low & voluntary & (st.mem_stall >= pa.leave_after_months)
-        st.mem_active[leave] = False
-        st.K[COLUMN["inappropriate_stopping"], np.unique(st.mem_col[leave])] = 1.0
-        n_active = np.add.reduceat(st.mem_active.astype(np.int64), st.col_mem_ptr[:-1]) if st.n_col else np.zeros(0)
-        dissolve = active & (n_active < 2)
-        st.col_stage[dissolve] = DISSOLVED
-        st.col_stage_since[dissolve] = t + 1
-        st.mem_active[dissolve[st.mem_col]] = False
-        if pa.regime == "voluntary" and t + 1 < sc.horizon_months and (t + 1) % pa.search_interval_months == 0:
-            self.month = t + 1  # new collaborations are formed at the start of next month
+    # ---- running months -------------------------------------------------------------------------------------------
+    def begin_month(self) -> None:
+        """The start of a month: its system values, then any formation due (voluntary search, mandates)."""
+        st = self.state
+        st.S[:] = self.S_sched[self.month]
+        search, mandates = formation_due(self.scenario, self.month)
+        if search:
             self.form_voluntary()
-            self.month = t
+        for ev in mandates:
+            self.form_mandated(ev.assignment, ev.partnership_type, ev.group_size, None)
+
+    def advance(self, to: int) -> None:
+        """Run months until ``self.month == to``: compiled segments between the months where collaborations form."""
+        to = min(to, self.scenario.horizon_months)
+        while self.month < to:
+            self.begin_month()
+            stop = self.month + 1
+            while stop < to and not any(formation_due(self.scenario, stop)):
+                stop += 1
+            self._run_compiled(self.month, stop)
+            self.month = stop
+            self.state.month = stop
 
     def step(self) -> None:
-        self.events()
-        self.context()
-        self.run_phase(Phase.MECHANISMS)
-        self.behaviour()
-        self.run_phase(Phase.OUTCOMES)
-        self.life_cycle()
-        self.month += 1
-        self.state.month = self.month
+        self.advance(self.month + 1)
 
+    def run(self) -> None:
+        self.advance(self.scenario.horizon_months)
 
-_DESIGN_VARS = (
-    "external_broker",
-    "stakeholder_involvement",
-    "continuous_evaluation",
-    "peer_review",
-    "joint_appointments",
-    "cultural_integration_plan",
-    "mou",
-    "formalisation",
-    "external_funding",
-)
-
-
-def org_stage_bits(st: State) -> np.ndarray:
-    """Bit s set for organisation i when one of its active memberships is in a collaboration in stage s."""
-    bits = np.zeros(st.n_org, np.int32)
-    act = st.mem_active
-    np.bitwise_or.at(bits, st.mem_org[act], 1 << st.col_stage[st.mem_col[act]].astype(np.int32))
-    return bits
-
-
-def self_dyad_col(st: State) -> np.ndarray:
-    return st.mem_col[st.dyad_src]
-
-
-assert all(VARIABLES[v].level == Level.COLLAB for v in _DESIGN_VARS)
+    def _run_compiled(self, m0: int, m1: int) -> None:
+        st, r, p = self.state, self.rules, self.plan
+        self._allocate()
+        rec = np.empty((m1 - m0, 3 + len(RECORD_COLUMNS) - 9, st.n_col))
+        src = np.array([s for s, _ in RECORD_COLUMNS], np.int64)
+        col = np.array([c for _, c in RECORD_COLUMNS], np.int64)
+        kernels.run_months(
+            m0,
+            m1,
+            self.event_salt,
+            self.P,
+            self.S_sched,
+            self.funding_at,
+            self.iv,
+            self.design_cols,
+            st.S,
+            st.O,
+            st.K,
+            st.K_design,
+            st.M,
+            st.D,
+            st.col_stage,
+            st.col_formed,
+            st.col_stage_since,
+            st.col_synergy_month,
+            st.col_quick_win_done,
+            self.col_cov,
+            st.col_mem_ptr,
+            st.mem_org,
+            st.mem_col,
+            st.mem_active,
+            st.mem_stall,
+            st.mem_dyad_ptr,
+            st.dyad_src,
+            st.dyad_dst,
+            self.dyad_col,
+            self.dyad_org,
+            st.dyad_it_base,
+            st.org_workforce_base,
+            r.sign,
+            r.weight,
+            r.stage_mask,
+            r.term_ptr,
+            r.term_level,
+            r.term_col,
+            r.term_neg,
+            p.g_ptr,
+            p.p_cols,
+            p.p_mech_ptr,
+            p.p_rule_idx,
+            self.DM,
+            self.DK,
+            self.MK,
+            self.OK,
+            self.DO,
+            self.MO,
+            self.KO,
+            rec,
+            src,
+            col,
+        )
+        self.records.append((m0, rec))

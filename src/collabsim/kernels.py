@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from collabsim.rules import ALL_STAGES_MASK as ALL_STAGES
+from collabsim.variables import COLUMN
 
 
 @njit(cache=True, inline="always")
@@ -154,3 +155,690 @@ def org_means(X, idx, mem_org, mem_active, n_org, out):
         if cnt[i] > 0:
             for v in range(nv):
                 out[v, i] /= cnt[i]
+
+
+# ---- the whole month in compiled code --------------------------------------------------------------------------
+# Columns read by the named functions (compile-time constants for numba).
+_C = COLUMN
+TURNOVER, WORKFORCE, CHAMPIONS = _C["leadership_turnover"], _C["workforce_instability"], _C["champions"]
+TRUST, INITIAL_TRUST, IT, RECIPROCATION = (
+    _C["trust"],
+    _C["initial_trust"],
+    _C["it_interoperability"],
+    _C["partner_reciprocation"],
+)
+FAITH, RISK, ABOVE, BEHAVIOUR = _C["faith"], _C["risk_tolerance"], _C["above_threshold"], _C["collaborative_behaviour"]
+TASK, FAILURE, QUICK_WINS, STOPPING = (
+    _C["task_achievement"],
+    _C["collaborative_task_failure"],
+    _C["quick_wins"],
+    _C["inappropriate_stopping"],
+)
+AGE, SLOW, ABSENCE, INERTIA = (
+    _C["collaboration_age"],
+    _C["slow_pace_of_development"],
+    _C["key_actor_absence"],
+    _C["collaborative_inertia"],
+)
+MANDATED, FORMALISATION, OPTIMUM, MOU = _C["mandated"], _C["formalisation"], _C["formalisation_optimum"], _C["mou"]
+OVERFORMAL, APPROPRIATE, FUNDING = _C["overformalisation"], _C["formalisation_appropriateness"], _C["external_funding"]
+
+# Parameters (P array) of the month, in this order: engine.month_parameters builds it from the scenario.
+(
+    P_TURNOVER_RATE,
+    P_SHOCK_RATE,
+    P_FAILURE_RATE,
+    P_QUICK_WIN,
+    P_TRUST_RESET,
+    P_THRESHOLD_RISK,
+    P_THRESHOLD_FAITH,
+    P_SYNERGY_SHARE,
+    P_CONNECTING,
+    P_PLANNING,
+    P_PACE,
+    P_LEAVE_FAITH,
+    P_LEAVE_AFTER,
+    P_STOPPING_DECAY,
+    P_WORKFORCE_PERSISTENCE,
+    P_WORKFORCE_SHOCK,
+    P_AGE_HALF,
+) = range(17)
+N_PARAMETERS = 17
+# Intervention kinds (column 0 of the intervention table): raise a collaboration variable, MoU, IT, champions.
+IV_RAISE, IV_MOU, IV_IT, IV_CHAMPIONS = 0, 1, 2, 3
+# Draw channels of the counter-based event draws.
+CH_TURNOVER, CH_SHOCK, CH_FAILURE = 0, 1, 2
+# Stage codes (rules.STAGES): connecting, planning, implementation, maintenance; dissolved after them.
+ST_CONNECTING, ST_PLANNING, ST_IMPLEMENTATION, ST_MAINTENANCE, ST_DISSOLVED = 1, 2, 3, 4, 5
+N_PHASES = 5
+LEVELS_FINEST_FIRST = (4, 3, 2, 1)  # dyad, membership, collaboration, organisation (variables.Level codes)
+RECORD_FIELDS = 3  # stage, members, maturity score; the recorder adds the means it reads from the aggregates
+
+
+@njit(cache=True, inline="always")
+def _mix(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def event_uniform(salt, month, entity, channel):
+    """A uniform [0, 1) draw that depends only on (salt, month, entity, channel): counter-based, so it needs no
+    stream state, is the same in the engine and the reference, and cannot depend on threads or entity order."""
+    z = np.uint64(salt) ^ _mix(np.uint64(month) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(channel))
+    z = _mix(z + np.uint64(entity) * np.uint64(0xD1B54A32D192ED03))
+    return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def stage_bits(col_stage, mem_col, mem_org, mem_active, dyad_col, n_org, bits_d, bits_m, bits_k, bits_o):
+    """Stage bit masks of every entity (an organisation: OR over its active memberships). MUTATES bits_*."""
+    for k in range(len(col_stage)):
+        bits_k[k] = 1 << col_stage[k]
+    for d in range(len(dyad_col)):
+        bits_d[d] = 1 << col_stage[dyad_col[d]]
+    bits_o[:] = 0
+    for m in range(len(mem_col)):
+        bits_m[m] = 1 << col_stage[mem_col[m]]
+        if mem_active[m]:
+            bits_o[mem_org[m]] |= bits_m[m]
+
+
+@njit(cache=True)
+def refresh(
+    level,
+    D,
+    M,
+    K,
+    O,
+    mem_dyad_ptr,
+    dyad_src,
+    dyad_dst,
+    mem_active,
+    col_mem_ptr,
+    mem_org,
+    mem_col,
+    ident_m,
+    DM,
+    DK,
+    MK,
+    OK,
+    DO,
+    MO,
+    KO,
+):
+    """The aggregates a level's rules read (level None = -1: all). MUTATES the aggregate arrays."""
+    if level == 4:
+        return
+    member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM)
+    if level == -1 or level == 2:
+        collab_means(DM, ident_m, col_mem_ptr, mem_active, DK)
+        collab_means(M, ident_m, col_mem_ptr, mem_active, MK)
+        collab_means(O, mem_org, col_mem_ptr, mem_active, OK)
+    if level == -1 or level == 1:
+        n_org = O.shape[1]
+        org_means(DM, ident_m, mem_org, mem_active, n_org, DO)
+        org_means(M, ident_m, mem_org, mem_active, n_org, MO)
+        org_means(K, mem_col, mem_org, mem_active, n_org, KO)
+
+
+@njit(cache=True)
+def run_phase(
+    phase,
+    S,
+    O,
+    K,
+    M,
+    D,
+    act_d,
+    act_m,
+    act_k,
+    act_o,
+    bits_d,
+    bits_m,
+    bits_k,
+    bits_o,
+    mem_dyad_ptr,
+    dyad_src,
+    dyad_dst,
+    dyad_col,
+    dyad_org,
+    mem_active,
+    col_mem_ptr,
+    mem_org,
+    mem_col,
+    ident_d,
+    ident_m,
+    ident_k,
+    ident_o,
+    DM,
+    DK,
+    MK,
+    OK,
+    DO,
+    MO,
+    KO,
+    sign,
+    weight,
+    stage_mask,
+    term_ptr,
+    term_level,
+    term_col,
+    term_neg,
+    g_ptr,
+    p_cols,
+    p_mech_ptr,
+    p_rule_idx,
+):
+    """Every rule of one phase, finest level first, each level seeing the finer levels' new values."""
+    for level in LEVELS_FINEST_FIRST:
+        g = level * N_PHASES + phase
+        a, b = g_ptr[g], g_ptr[g + 1]
+        if a == b:
+            continue
+        refresh(
+            level,
+            D,
+            M,
+            K,
+            O,
+            mem_dyad_ptr,
+            dyad_src,
+            dyad_dst,
+            mem_active,
+            col_mem_ptr,
+            mem_org,
+            mem_col,
+            ident_m,
+            DM,
+            DK,
+            MK,
+            OK,
+            DO,
+            MO,
+            KO,
+        )
+        cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
+        if level == 4:
+            out = np.empty((b - a, D.shape[1]))
+            apply_rules(
+                D,
+                act_d,
+                bits_d,
+                cols,
+                mptr,
+                p_rule_idx,
+                sign,
+                weight,
+                stage_mask,
+                term_ptr,
+                term_level,
+                term_col,
+                term_neg,
+                S,
+                O,
+                dyad_org,
+                K,
+                dyad_col,
+                M,
+                dyad_src,
+                D,
+                ident_d,
+                out,
+            )
+        elif level == 3:
+            out = np.empty((b - a, M.shape[1]))
+            apply_rules(
+                M,
+                act_m,
+                bits_m,
+                cols,
+                mptr,
+                p_rule_idx,
+                sign,
+                weight,
+                stage_mask,
+                term_ptr,
+                term_level,
+                term_col,
+                term_neg,
+                S,
+                O,
+                mem_org,
+                K,
+                mem_col,
+                M,
+                ident_m,
+                DM,
+                ident_m,
+                out,
+            )
+        elif level == 2:
+            out = np.empty((b - a, K.shape[1]))
+            apply_rules(
+                K,
+                act_k,
+                bits_k,
+                cols,
+                mptr,
+                p_rule_idx,
+                sign,
+                weight,
+                stage_mask,
+                term_ptr,
+                term_level,
+                term_col,
+                term_neg,
+                S,
+                OK,
+                ident_k,
+                K,
+                ident_k,
+                MK,
+                ident_k,
+                DK,
+                ident_k,
+                out,
+            )
+        else:
+            out = np.empty((b - a, O.shape[1]))
+            apply_rules(
+                O,
+                act_o,
+                bits_o,
+                cols,
+                mptr,
+                p_rule_idx,
+                sign,
+                weight,
+                stage_mask,
+                term_ptr,
+                term_level,
+                term_col,
+                term_neg,
+                S,
+                O,
+                ident_o,
+                KO,
+                ident_o,
+                MO,
+                ident_o,
+                DO,
+                ident_o,
+                out,
+            )
+
+
+@njit(cache=True)
+def apply_interventions(
+    t, iv, design_cols, K, K_design, O, D, col_stage, col_cov, mem_col, mem_org, mem_active, dyad_col, dyad_it_base
+):
+    """Interventions in force at month t. iv rows: kind, column, start, end (-1: none), coverage, intensity. An
+    intervention reaches the running collaborations whose coverage draw is below its coverage. MUTATES K, O, D."""
+    n_col = K.shape[1]
+    for c in design_cols:
+        for k in range(n_col):
+            K[c, k] = K_design[c, k]
+    O[CHAMPIONS, :] = 0.0
+    for d in range(len(dyad_it_base)):
+        D[IT, d] = dyad_it_base[d]
+    for v in range(iv.shape[0]):
+        kind, col, start, end, cov, level = int(iv[v, 0]), int(iv[v, 1]), iv[v, 2], iv[v, 3], iv[v, 4], iv[v, 5]
+        if t < start or (end >= 0 and t >= end):
+            continue
+        if kind == IV_RAISE:
+            for k in range(n_col):
+                if col_stage[k] != ST_DISSOLVED and col_cov[k] < cov:
+                    K[col, k] = max(K[col, k], level)
+        elif kind == IV_MOU:
+            for k in range(n_col):
+                if col_stage[k] != ST_DISSOLVED and col_cov[k] < cov:
+                    K[MOU, k] = 1.0
+                    K[FORMALISATION, k] = max(K[FORMALISATION, k], 0.5)
+        elif kind == IV_IT:
+            for d in range(len(dyad_col)):
+                k = dyad_col[d]
+                if col_stage[k] != ST_DISSOLVED and col_cov[k] < cov:
+                    D[IT, d] = max(D[IT, d], level)
+        else:
+            for m in range(len(mem_col)):
+                k = mem_col[m]
+                if mem_active[m] and col_stage[k] != ST_DISSOLVED and col_cov[k] < cov:
+                    O[CHAMPIONS, mem_org[m]] = max(O[CHAMPIONS, mem_org[m]], level)
+    for k in range(n_col):  # formalisation may have changed (an MoU): its Table 11 derivatives follow
+        K[OVERFORMAL, k] = max(0.0, K[FORMALISATION, k] - K[OPTIMUM, k])
+        K[APPROPRIATE, k] = 1.0 - abs(K[FORMALISATION, k] - K[OPTIMUM, k])
+
+
+@njit(cache=True)
+def events(t, salt, P, O, K, D, workforce_base, col_stage, col_quick_win_done, mem_org, mem_active, dyad_src, dyad_dst):
+    """Stochastic events of month t (counter-based draws): leadership turnover, workforce shocks, the trust reset
+    of a leadership change (rf-leadership-turnover-reset), task failure, quick wins, and the decay of the
+    inappropriate-stopping shock. MUTATES O, K, D, col_quick_win_done."""
+    for i in range(O.shape[1]):
+        w = O[WORKFORCE, i]
+        turnover = event_uniform(salt, t, i, CH_TURNOVER) < P[P_TURNOVER_RATE] * (0.5 + w)
+        O[TURNOVER, i] = 1.0 if turnover else 0.0
+        w = workforce_base[i] + P[P_WORKFORCE_PERSISTENCE] * (w - workforce_base[i])
+        if event_uniform(salt, t, i, CH_SHOCK) < P[P_SHOCK_RATE]:
+            w += P[P_WORKFORCE_SHOCK] * (1.0 - w)
+        O[WORKFORCE, i] = w
+    for d in range(D.shape[1]):
+        s, r = dyad_src[d], dyad_dst[d]
+        if mem_active[s] and mem_active[r] and (O[TURNOVER, mem_org[s]] > 0.0 or O[TURNOVER, mem_org[r]] > 0.0):
+            D[TRUST, d] -= P[P_TRUST_RESET] * max(0.0, D[TRUST, d] - D[INITIAL_TRUST, d])
+    for k in range(K.shape[1]):
+        running = col_stage[k] != ST_DISSOLVED
+        fail = (
+            running and col_stage[k] >= ST_IMPLEMENTATION and event_uniform(salt, t, k, CH_FAILURE) < P[P_FAILURE_RATE]
+        )
+        K[FAILURE, k] = 1.0 if fail else 0.0
+        win = running and not col_quick_win_done[k] and K[TASK, k] >= P[P_QUICK_WIN]
+        K[QUICK_WINS, k] = 1.0 if win else 0.0
+        if win:
+            col_quick_win_done[k] = True
+        K[STOPPING, k] *= P[P_STOPPING_DECAY]
+
+
+@njit(cache=True)
+def derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK):
+    """Derived variables of month t, read from the collaboration means (refreshed by the caller). MUTATES K, D."""
+    for k in range(K.shape[1]):
+        age = float(t - col_formed[k])
+        K[AGE, k] = age / (age + P[P_AGE_HALF])
+        impl = max(0.0, t - col_formed[k] - P[P_CONNECTING] - P[P_PLANNING])
+        expected = min(1.0, P[P_PACE] * impl)
+        K[SLOW, k] = min(1.0, max(0.0, 1.0 - K[TASK, k] / expected)) if expected > 0 else 0.0
+        K[ABSENCE, k] = OK[TURNOVER, k]
+        K[INERTIA, k] = 1.0 - MK[BEHAVIOUR, k]
+    for d in range(D.shape[1]):
+        D[RECIPROCATION, d] = M[BEHAVIOUR, dyad_dst[d]]
+
+
+@njit(cache=True)
+def threshold(P, M):
+    """gl-threshold-synergy: past the threshold when risk tolerance and faith both reach theirs. MUTATES M."""
+    for m in range(M.shape[1]):
+        M[ABOVE, m] = 1.0 if (M[RISK, m] >= P[P_THRESHOLD_RISK] and M[FAITH, m] >= P[P_THRESHOLD_FAITH]) else 0.0
+
+
+@njit(cache=True)
+def life_cycle(
+    t, P, K, M, col_stage, col_stage_since, col_synergy_month, col_mem_ptr, mem_col, mem_active, mem_stall, MK
+):
+    """Stage transitions, synergy and its loss, voluntary leaving and dissolution at the end of month t. MK must
+    be fresh. MUTATES the stage and membership arrays and K (inappropriate stopping)."""
+    for k in range(K.shape[1]):
+        if col_stage[k] == ST_DISSOLVED:
+            continue
+        if col_stage[k] == ST_CONNECTING and t + 1 - col_stage_since[k] >= P[P_CONNECTING]:
+            col_stage[k], col_stage_since[k] = ST_PLANNING, t + 1
+        if col_stage[k] == ST_PLANNING and t + 1 - col_stage_since[k] >= P[P_PLANNING]:
+            col_stage[k], col_stage_since[k] = ST_IMPLEMENTATION, t + 1
+        enough = MK[ABOVE, k] >= P[P_SYNERGY_SHARE]
+        if col_stage[k] == ST_IMPLEMENTATION and enough:
+            col_stage[k], col_stage_since[k] = ST_MAINTENANCE, t + 1
+        elif col_stage[k] == ST_MAINTENANCE and not enough:
+            col_stage[k], col_stage_since[k] = ST_IMPLEMENTATION, t + 1
+        if col_stage[k] == ST_MAINTENANCE and col_synergy_month[k] < 0:
+            col_synergy_month[k] = t + 1
+    # fn-progress-stall-dissolution: voluntary members leave when faith stays low; mandated members cannot
+    for m in range(M.shape[1]):
+        low = mem_active[m] and M[FAITH, m] < P[P_LEAVE_FAITH]
+        mem_stall[m] = mem_stall[m] + 1 if low else 0
+        if low and K[MANDATED, mem_col[m]] == 0.0 and mem_stall[m] >= P[P_LEAVE_AFTER]:
+            mem_active[m] = False
+            K[STOPPING, mem_col[m]] = 1.0
+    for k in range(K.shape[1]):
+        if col_stage[k] == ST_DISSOLVED:
+            continue
+        n = 0
+        for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
+            n += mem_active[m]
+        if n < 2:
+            col_stage[k], col_stage_since[k] = ST_DISSOLVED, t + 1
+            for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
+                mem_active[m] = False
+
+
+@njit(cache=True)
+def record(row, rec, rec_src, rec_col, col_stage, col_mem_ptr, mem_active, K, DK, MK):
+    """One month into rec[row]: stage, active members, then the fields (rec_src: 0 DK, 1 MK, 2 K) in order; the
+    last field is the maturity score (mean of the listed elements). NaN for collaborations without members."""
+    nf = len(rec_src)
+    for k in range(K.shape[1]):
+        n = 0
+        for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
+            n += mem_active[m]
+        rec[row, 0, k] = col_stage[k]
+        rec[row, 1, k] = n
+        score = 0.0
+        for f in range(nf):
+            src = rec_src[f]
+            v = DK[rec_col[f], k] if src == 0 else (MK[rec_col[f], k] if src == 1 else K[rec_col[f], k])
+            if f >= nf - 9:  # the last nine fields are the maturity elements
+                score += v
+            else:
+                rec[row, 2 + f, k] = v if n > 0 else np.nan
+        rec[row, 2 + nf - 9, k] = score / 9.0 if n > 0 else np.nan
+
+
+@njit(cache=True)
+def run_months(
+    m0,
+    m1,
+    salt,
+    P,
+    S_sched,
+    funding_at,
+    iv,
+    design_cols,
+    S,
+    O,
+    K,
+    K_design,
+    M,
+    D,
+    col_stage,
+    col_formed,
+    col_stage_since,
+    col_synergy_month,
+    col_quick_win_done,
+    col_cov,
+    col_mem_ptr,
+    mem_org,
+    mem_col,
+    mem_active,
+    mem_stall,
+    mem_dyad_ptr,
+    dyad_src,
+    dyad_dst,
+    dyad_col,
+    dyad_org,
+    dyad_it_base,
+    workforce_base,
+    sign,
+    weight,
+    stage_mask,
+    term_ptr,
+    term_level,
+    term_col,
+    term_neg,
+    g_ptr,
+    p_cols,
+    p_mech_ptr,
+    p_rule_idx,
+    DM,
+    DK,
+    MK,
+    OK,
+    DO,
+    MO,
+    KO,
+    rec,
+    rec_src,
+    rec_col,
+):
+    """Months m0 .. m1-1, each: system values, funding end, interventions, events, derived context, the rule
+    phases (context, mechanisms, behaviour with the threshold, outcomes), life cycle, record into rec[t - m0].
+    No collaboration forms inside (the engine splits runs at formation months). MUTATES the state arrays."""
+    n_org, n_col, n_mem, n_dyad = O.shape[1], K.shape[1], M.shape[1], D.shape[1]
+    ident_d = np.arange(n_dyad)
+    ident_m = np.arange(n_mem)
+    ident_k = np.arange(n_col)
+    ident_o = np.arange(n_org)
+    act_d = np.zeros(n_dyad, np.bool_)
+    act_k = np.zeros(n_col, np.bool_)
+    act_o = np.ones(n_org, np.bool_)
+    bits_d, bits_m = np.zeros(n_dyad, np.int32), np.zeros(n_mem, np.int32)
+    bits_k, bits_o = np.zeros(n_col, np.int32), np.zeros(n_org, np.int32)
+    for t in range(m0, m1):
+        S[:] = S_sched[t]
+        if funding_at[t]:
+            K_design[FUNDING, :] = 0.0
+        apply_interventions(
+            t,
+            iv,
+            design_cols,
+            K,
+            K_design,
+            O,
+            D,
+            col_stage,
+            col_cov,
+            mem_col,
+            mem_org,
+            mem_active,
+            dyad_col,
+            dyad_it_base,
+        )
+        events(
+            t, salt, P, O, K, D, workforce_base, col_stage, col_quick_win_done, mem_org, mem_active, dyad_src, dyad_dst
+        )
+        for d in range(n_dyad):
+            act_d[d] = mem_active[dyad_src[d]] and mem_active[dyad_dst[d]]
+        for k in range(n_col):
+            act_k[k] = col_stage[k] != ST_DISSOLVED
+        stage_bits(col_stage, mem_col, mem_org, mem_active, dyad_col, n_org, bits_d, bits_m, bits_k, bits_o)
+        refresh(
+            2,
+            D,
+            M,
+            K,
+            O,
+            mem_dyad_ptr,
+            dyad_src,
+            dyad_dst,
+            mem_active,
+            col_mem_ptr,
+            mem_org,
+            mem_col,
+            ident_m,
+            DM,
+            DK,
+            MK,
+            OK,
+            DO,
+            MO,
+            KO,
+        )
+        derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK)
+        for phase in (1, 2, 3, 4):  # context, mechanisms, behaviour, outcomes
+            if phase == 3:
+                threshold(P, M)
+            run_phase(
+                phase,
+                S,
+                O,
+                K,
+                M,
+                D,
+                act_d,
+                mem_active,
+                act_k,
+                act_o,
+                bits_d,
+                bits_m,
+                bits_k,
+                bits_o,
+                mem_dyad_ptr,
+                dyad_src,
+                dyad_dst,
+                dyad_col,
+                dyad_org,
+                mem_active,
+                col_mem_ptr,
+                mem_org,
+                mem_col,
+                ident_d,
+                ident_m,
+                ident_k,
+                ident_o,
+                DM,
+                DK,
+                MK,
+                OK,
+                DO,
+                MO,
+                KO,
+                sign,
+                weight,
+                stage_mask,
+                term_ptr,
+                term_level,
+                term_col,
+                term_neg,
+                g_ptr,
+                p_cols,
+                p_mech_ptr,
+                p_rule_idx,
+            )
+        refresh(
+            2,
+            D,
+            M,
+            K,
+            O,
+            mem_dyad_ptr,
+            dyad_src,
+            dyad_dst,
+            mem_active,
+            col_mem_ptr,
+            mem_org,
+            mem_col,
+            ident_m,
+            DM,
+            DK,
+            MK,
+            OK,
+            DO,
+            MO,
+            KO,
+        )
+        life_cycle(
+            t, P, K, M, col_stage, col_stage_since, col_synergy_month, col_mem_ptr, mem_col, mem_active, mem_stall, MK
+        )
+        refresh(
+            2,
+            D,
+            M,
+            K,
+            O,
+            mem_dyad_ptr,
+            dyad_src,
+            dyad_dst,
+            mem_active,
+            col_mem_ptr,
+            mem_org,
+            mem_col,
+            ident_m,
+            DM,
+            DK,
+            MK,
+            OK,
+            DO,
+            MO,
+            KO,
+        )
+        record(t - m0, rec, rec_src, rec_col, col_stage, col_mem_ptr, mem_active, K, DK, MK)

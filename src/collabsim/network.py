@@ -22,6 +22,14 @@ from collabsim.variables import COLUMN
 TYPE_NAMES = tuple(PARTNERSHIP_TYPES)
 FORMALISATION_LEVEL = {"none": 0.0, "mou": 0.5, "contract": 1.0}
 MAX_CANDIDATES = 32  # nearest free organisations a proposer considers
+INTERVENTION_VARS = {  # intervention type -> collaboration variable it raises (mou, IT, champions act otherwise)
+    "peer_review": "peer_review",
+    "external_broker": "external_broker",
+    "stakeholder_involvement": "stakeholder_involvement",
+    "joint_appointments": "joint_appointments",
+    "continuous_evaluation": "continuous_evaluation",
+    "cultural_integration_plan": "cultural_integration_plan",
+}
 
 
 def dyad_context(pop: Population, O: np.ndarray, scenario, salt: np.uint64):

@@ -1,4 +1,4 @@
-"""Record each month into per-month column buffers and turn a finished run into a RunResult.
+"""What a run records (kernels.record fills it each month) and how a finished run becomes tables and metrics.
 
 The summary metrics are defined here, once, with their descriptions (``METRIC_DESCRIPTIONS``).
 """
@@ -6,7 +6,6 @@ The summary metrics are defined here, once, with their descriptions (``METRIC_DE
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -62,6 +61,11 @@ TIMESERIES_COLUMNS = (
     ("MK", "collaborative_behaviour"),
     ("K", "task_achievement"),
 )
+# What kernels.record writes each month, per collaboration: stage, active members, the timeseries columns, then the
+# maturity score from the nine Table 11 elements (source 0 = DK, 1 = MK, 2 = K; the last nine are the elements).
+_SOURCE = {"DK": 0, "MK": 1, "K": 2}
+RECORD_COLUMNS = tuple((_SOURCE[a], COLUMN[v]) for a, v in (*TIMESERIES_COLUMNS, *MATURITY_ELEMENTS))
+assert len(MATURITY_ELEMENTS) == 9
 
 
 def maturity_score(st, agg: dict[str, np.ndarray]) -> np.ndarray:
@@ -70,52 +74,47 @@ def maturity_score(st, agg: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def maturity_level(score: np.ndarray) -> np.ndarray:
-    return np.searchsorted(np.array(MATURITY_BANDS), score, side="right")
+    """0 pathological, 1 bureaucratic, 2 generative; -1 where the score is NaN (no active members)."""
+    level = np.searchsorted(np.array(MATURITY_BANDS), score, side="right")
+    return np.where(np.isnan(score), -1, level)
 
 
-@dataclass
-class Recorder:
-    months: list[np.ndarray] = field(default_factory=list)
-    columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
-
-    def record(self, month: int, st, agg: dict[str, np.ndarray]) -> None:
-        n = st.n_col
-        src = {"K": st.K, **agg}
+def timeseries(records: list[tuple[int, np.ndarray]], st, type_names) -> pd.DataFrame:
+    """Tidy frame from the engine's compiled segments: one row per month and collaboration existing then. The row
+    of month m is the state after m months; means are NaN for collaborations without active members."""
+    names = [
+        "month",
+        "collaboration",
+        "type",
+        "mandated",
+        "stage",
+        "n_members",
+        *[v for _, v in TIMESERIES_COLUMNS],
+        "maturity",
+    ]
+    frames = []
+    for m0, rec in records:
+        months, _, n_col = rec.shape
+        if n_col == 0:
+            continue
         cols = {
-            "month": np.full(n, month, np.int32),
-            "collaboration": np.arange(n, dtype=np.int32),
-            "stage": st.col_stage.copy(),
-            "n_members": np.add.reduceat(st.mem_active.astype(np.int32), st.col_mem_ptr[:-1])
-            if n
-            else np.zeros(0, np.int32),
+            "month": np.repeat(np.arange(m0 + 1, m0 + 1 + months, dtype=np.int32), n_col),
+            "collaboration": np.tile(np.arange(n_col, dtype=np.int32), months),
+            "stage": rec[:, 0].ravel().astype(np.int8),
+            "n_members": rec[:, 1].ravel().astype(np.int32),
         }
-        running = cols["n_members"] > 0  # a dissolved collaboration has no members to average over: NaN
-        for a, v in TIMESERIES_COLUMNS:
-            cols[v] = np.where(running, src[a][COLUMN[v]], np.nan)
-        cols["maturity"] = np.where(running, maturity_level(maturity_score(st, agg)), -1).astype(np.int8)
-        for k, v in cols.items():
-            self.columns.setdefault(k, []).append(v)
-
-    def timeseries(self, st, type_names) -> pd.DataFrame:
-        if not self.columns or not sum(len(c) for c in self.columns["month"]):
-            return pd.DataFrame(
-                columns=[
-                    "month",
-                    "collaboration",
-                    "type",
-                    "mandated",
-                    "stage",
-                    "n_members",
-                    *[v for _, v in TIMESERIES_COLUMNS],
-                    "maturity",
-                ]
-            )
-        df = pd.DataFrame({k: np.concatenate(v) for k, v in self.columns.items()})
-        df.insert(2, "type", pd.Categorical.from_codes(st.col_type[df["collaboration"]], categories=list(type_names)))
-        df.insert(3, "mandated", st.K[COLUMN["mandated"], df["collaboration"]] > 0)
-        df["stage"] = pd.Categorical.from_codes(df["stage"], categories=list(STAGE_NAMES))
-        df["maturity"] = pd.Categorical.from_codes(df["maturity"], categories=list(MATURITY_LEVELS))
-        return df
+        for f, (_, v) in enumerate(TIMESERIES_COLUMNS):
+            cols[v] = rec[:, 2 + f].ravel()
+        cols["maturity"] = maturity_level(rec[:, -1].ravel()).astype(np.int8)
+        frames.append(pd.DataFrame(cols))
+    if not frames:
+        return pd.DataFrame({n: [] for n in names})
+    df = pd.concat(frames, ignore_index=True)
+    df.insert(2, "type", pd.Categorical.from_codes(st.col_type[df["collaboration"]], categories=list(type_names)))
+    df.insert(3, "mandated", st.K[COLUMN["mandated"], df["collaboration"]] > 0)
+    df["stage"] = pd.Categorical.from_codes(df["stage"], categories=list(STAGE_NAMES))
+    df["maturity"] = pd.Categorical.from_codes(df["maturity"], categories=list(MATURITY_LEVELS))
+    return df
 
 
 def summarise(st, agg: dict[str, np.ndarray], synergy_share: float) -> dict[str, float]:

@@ -18,28 +18,33 @@ import numpy as np
 
 from collabsim.engine import (
     AGE_HALF_MONTHS,
-    CONNECTING,
-    IMPLEMENTATION,
     INITIAL_COLLAB,
     INITIAL_DYAD,
     INITIAL_MEMBER,
-    INTERVENTION_VARS,
-    MAINTENANCE,
-    PLANNING,
     STOPPING_DECAY,
     WORKFORCE_PERSISTENCE,
     WORKFORCE_SHOCK,
     coverage_draws,
-    draw_month,
+    formation_due,
     system_values,
 )
-from collabsim.network import buddy_groups, build_design, dyad_context, geographic_groups, voluntary_groups
+from collabsim.kernels import CH_FAILURE, CH_SHOCK, CH_TURNOVER
+from collabsim.kernels import event_uniform as uniform
+from collabsim.network import (
+    INTERVENTION_VARS,
+    buddy_groups,
+    build_design,
+    dyad_context,
+    geographic_groups,
+    voluntary_groups,
+)
 from collabsim.population import generate_population
 from collabsim.rng import Streams
 from collabsim.rules import DISSOLVED, STAGES, compile_rules, load_rule_table
 from collabsim.state import State
 from collabsim.variables import COLUMN, VARIABLES, Level, Phase, names_at
 
+CONNECTING, PLANNING, IMPLEMENTATION, MAINTENANCE = (STAGES.index(s) for s in STAGES[1:])
 LEVEL_ORDER = (Level.DYAD, Level.MEMBER, Level.COLLAB, Level.ORG)
 
 
@@ -199,7 +204,8 @@ class ReferenceModel(mesa.Model):
         self.rows = compile_rules(table).rows  # the same rows the engine compiles, in table order
         pop = generate_population(scenario, self.streams)
         self.shadow = State.from_population(pop, system_values(scenario, 0))  # structure only (partner choice)
-        self.pair_salt = self.streams.pair_seed()
+        self.pair_salt = self.streams.salt("pairs")
+        self.event_salt = self.streams.salt("events")
         self.dyad_ctx = dyad_context(pop, self.shadow.O, scenario, self.pair_salt)
         self.system = dict(zip(names_at(Level.SYSTEM), system_values(scenario, 0), strict=True))
         self.orgs = [OrgAgent(self, i, dict(zip(names_at(Level.ORG), pop.O[:, i], strict=True))) for i in range(pop.n)]
@@ -394,19 +400,26 @@ class ReferenceModel(mesa.Model):
             k.vars["overformalisation"] = max(0.0, k.vars["formalisation"] - opt)
             k.vars["formalisation_appropriateness"] = 1.0 - abs(k.vars["formalisation"] - opt)
 
+    def begin_month(self) -> None:
+        """System values of the month, then the formation due at its start (voluntary search, mandates)."""
+        self.system = dict(zip(names_at(Level.SYSTEM), system_values(self.scenario, self.month), strict=True))
+        search, mandates = formation_due(self.scenario, self.month)
+        if search:
+            self.form_voluntary()
+        for ev in mandates:
+            self.form_mandated(ev.assignment, ev.partnership_type, ev.group_size, None)
+
     def events(self) -> None:
         sc, t = self.scenario, self.month
-        self.system = dict(zip(names_at(Level.SYSTEM), system_values(sc, t), strict=True))
         for ev in sc.events.schedule:
             if ev.type == "funding_end" and ev.month == t:
                 for k in self.collabs:
                     k.design["external_funding"] = 0.0
-            if ev.type == "mandate" and ev.month == t:
-                self.form_mandated(ev.assignment, ev.partnership_type, ev.group_size, None)
         self.apply_interventions()
-        u_org, u_col = draw_month(self.streams, len(self.orgs), len(self.collabs))
         for org in self.orgs:
-            org.draw_events(u_org[org.index, 0], u_org[org.index, 1])
+            org.draw_events(
+                uniform(self.event_salt, t, org.index, CH_TURNOVER), uniform(self.event_salt, t, org.index, CH_SHOCK)
+            )
         E = sc.events
         for k in self.collabs:
             for m in k.members:
@@ -415,7 +428,9 @@ class ReferenceModel(mesa.Model):
                         d.vars["trust"] -= E.turnover_trust_reset * max(0.0, d.vars["trust"] - d.vars["initial_trust"])
         for k in self.collabs:
             k.vars["collaborative_task_failure"] = float(
-                k.running and k.stage >= IMPLEMENTATION and u_col[k.index, 0] < E.task_failure_rate
+                k.running
+                and k.stage >= IMPLEMENTATION
+                and uniform(self.event_salt, t, k.index, CH_FAILURE) < E.task_failure_rate
             )
             win = k.running and not k.quick_win_done and k.vars["task_achievement"] >= E.quick_win_threshold
             k.vars["quick_wins"] = float(win)
@@ -475,12 +490,9 @@ class ReferenceModel(mesa.Model):
                 k.stage, k.stage_since = DISSOLVED, t + 1
                 for m in k.members:
                     m.active = False
-        if pa.regime == "voluntary" and t + 1 < sc.horizon_months and (t + 1) % pa.search_interval_months == 0:
-            self.month = t + 1
-            self.form_voluntary()
-            self.month = t
 
     def step(self) -> None:
+        self.begin_month()
         self.events()
         self.context()
         self.run_phase(Phase.MECHANISMS)

@@ -33,9 +33,10 @@ class Streams:
             self._gens[name] = np.random.Generator(np.random.PCG64(child))
         return self._gens[name]
 
-    def pair_seed(self) -> np.uint64:
-        """A 64-bit salt for counter-based per-pair draws (history between two organisations)."""
-        child = np.random.SeedSequence(self._root.entropy, spawn_key=(*self.key, _name_key("pairs")))
+    def salt(self, name: str) -> np.uint64:
+        """A 64-bit salt for counter-based draws (pair histories, monthly events): numbers indexed by entity and
+        month rather than drawn in sequence, so they cannot depend on threads or on the order of work."""
+        child = np.random.SeedSequence(self._root.entropy, spawn_key=(*self.key, _name_key(name)))
         return np.uint64(child.generate_state(1, dtype=np.uint64)[0])
 
 

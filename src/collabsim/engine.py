@@ -98,6 +98,33 @@ def make_plan(rules: CompiledRules) -> RulePlan:
     )
 
 
+def aggregate_needs(rules: CompiledRules) -> tuple[np.ndarray, ...]:
+    """Columns of DM, DK, MK, OK, DO, MO, KO that anything reads in the compiled month: the rows' terms at finer
+    levels, the named functions (inertia, key-actor absence, the synergy share) and the recorder."""
+    need: dict[str, set[int]] = {a: set() for a in ("DM", "DK", "MK", "OK", "DO", "MO", "KO")}
+    reads = {
+        (Level.MEMBER, Level.DYAD): "DM",
+        (Level.COLLAB, Level.DYAD): "DK",
+        (Level.COLLAB, Level.MEMBER): "MK",
+        (Level.COLLAB, Level.ORG): "OK",
+        (Level.ORG, Level.DYAD): "DO",
+        (Level.ORG, Level.MEMBER): "MO",
+        (Level.ORG, Level.COLLAB): "KO",
+    }
+    for r in range(len(rules)):
+        for t in range(rules.term_ptr[r], rules.term_ptr[r + 1]):
+            agg = reads.get((Level(rules.mech_level[r]), Level(rules.term_level[t])))
+            if agg:
+                need[agg].add(int(rules.term_col[t]))
+    need["MK"] |= {COLUMN["collaborative_behaviour"], COLUMN["above_threshold"]}
+    need["OK"].add(COLUMN["leadership_turnover"])
+    for src, col in RECORD_COLUMNS:  # source 0: DK, 1: MK, 2: the collaboration's own variable
+        if src < 2:
+            need[("DK", "MK")[src]].add(col)
+    need["DM"] |= need["DK"] | need["DO"]
+    return tuple(np.array(sorted(need[a]), np.int64) for a in ("DM", "DK", "MK", "OK", "DO", "MO", "KO"))
+
+
 def month_parameters(scenario) -> np.ndarray:
     """The P array of kernels.run_months (indices kernels.P_*)."""
     E, dyn, pa = scenario.events, scenario.dynamics, scenario.partnering
@@ -184,6 +211,11 @@ class Engine:
         table = load_rule_table().with_overrides(scenario.rules.disable, scenario.rules.weights)
         self.rules = compile_rules(table)
         self.plan = make_plan(self.rules)
+        self.need = aggregate_needs(self.rules)
+        self.need_all = tuple(
+            np.arange(N_VARS[lv], dtype=np.int64)
+            for lv in (Level.DYAD, Level.DYAD, Level.MEMBER, Level.ORG, Level.DYAD, Level.MEMBER, Level.COLLAB)
+        )
         self.P = month_parameters(scenario)
         horizon = scenario.horizon_months
         self.S_sched = np.array([system_values(scenario, t) for t in range(horizon + 1)])
@@ -318,6 +350,7 @@ class Engine:
             self.DO,
             self.MO,
             self.KO,
+            self.need_all,
         )
 
     def run_level(self, level: Level, phase: Phase, active: np.ndarray) -> None:
@@ -465,5 +498,6 @@ class Engine:
             rec,
             src,
             col,
+            self.need,
         )
         self.records.append((m0, rec))

@@ -114,60 +114,67 @@ def apply_rules(
 
 
 @njit(cache=True)
-def member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM):
-    """DM[:, m] = mean of D over the active dyads of membership m (0 when none). MUTATES DM (n_dyad_vars, n_mem)."""
-    nv = D.shape[0]
-    for m in range(len(mem_active)):
-        cnt = 0
-        for v in range(nv):
-            DM[v, m] = 0.0
-        if not mem_active[m]:
-            continue
-        for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
-            if mem_active[dyad_dst[d]]:
-                cnt += 1
-                for v in range(nv):
-                    DM[v, m] += D[v, d]
-        if cnt > 0:
-            for v in range(nv):
-                DM[v, m] /= cnt
+def member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, cols):
+    """DM[v, m] = mean of D[v] over the active dyads of membership m (0 when none), for v in ``cols``. MUTATES DM
+    (n_dyad_vars, n_mem). Variable-outer loops: each variable's row is streamed once (structure of arrays)."""
+    n_mem = len(mem_active)
+    cnt = np.zeros(n_mem)
+    for m in range(n_mem):
+        if mem_active[m]:
+            for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
+                if mem_active[dyad_dst[d]]:
+                    cnt[m] += 1.0
+    for v in cols:
+        row = D[v]
+        for m in range(n_mem):
+            total = 0.0
+            if cnt[m] > 0.0:
+                for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
+                    if mem_active[dyad_dst[d]]:
+                        total += row[d]
+                total /= cnt[m]
+            DM[v, m] = total
 
 
 @njit(cache=True)
-def collab_means(X, idx, col_mem_ptr, mem_active, out):
-    """out[:, k] = mean over the active members m of k of X[:, idx[m]] (0 when none). MUTATES out (nv, n_col)."""
-    nv = X.shape[0]
-    for k in range(len(col_mem_ptr) - 1):
-        cnt = 0
-        for v in range(nv):
-            out[v, k] = 0.0
+def collab_means(X, idx, col_mem_ptr, mem_active, out, cols):
+    """out[v, k] = mean over the active members m of k of X[v, idx[m]], in member order (0 when none), for v in
+    ``cols``. MUTATES out (nv, n_col)."""
+    n_col = len(col_mem_ptr) - 1
+    cnt = np.zeros(n_col)
+    for k in range(n_col):
         for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
-            if mem_active[m]:
-                cnt += 1
-                for v in range(nv):
-                    out[v, k] += X[v, idx[m]]
-        if cnt > 0:
-            for v in range(nv):
-                out[v, k] /= cnt
+            cnt[k] += mem_active[m]
+    for v in cols:
+        row = X[v]
+        for k in range(n_col):
+            total = 0.0
+            if cnt[k] > 0.0:
+                for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
+                    if mem_active[m]:
+                        total += row[idx[m]]
+                total /= cnt[k]
+            out[v, k] = total
 
 
 @njit(cache=True)
-def org_means(X, idx, mem_org, mem_active, n_org, out):
-    """out[:, i] = mean over the active memberships m of organisation i of X[:, idx[m]], in membership order
-    (0 when none). MUTATES out (nv, n_org)."""
-    nv = X.shape[0]
-    cnt = np.zeros(n_org, np.int64)
-    out[:, :] = 0.0
+def org_means(X, idx, mem_org, mem_active, n_org, out, cols):
+    """out[v, i] = mean over the active memberships m of organisation i of X[v, idx[m]], in membership order
+    (0 when none), for v in ``cols``. MUTATES out (nv, n_org)."""
+    cnt = np.zeros(n_org)
     for m in range(len(mem_org)):
         if mem_active[m]:
-            i = mem_org[m]
-            cnt[i] += 1
-            for v in range(nv):
-                out[v, i] += X[v, idx[m]]
-    for i in range(n_org):
-        if cnt[i] > 0:
-            for v in range(nv):
-                out[v, i] /= cnt[i]
+            cnt[mem_org[m]] += 1.0
+    for v in cols:
+        row = X[v]
+        acc = out[v]
+        acc[:] = 0.0
+        for m in range(len(mem_org)):
+            if mem_active[m]:
+                acc[mem_org[m]] += row[idx[m]]
+        for i in range(n_org):
+            if cnt[i] > 0.0:
+                acc[i] /= cnt[i]
 
 
 # ---- the whole month in compiled code --------------------------------------------------------------------------
@@ -280,20 +287,23 @@ def refresh(
     DO,
     MO,
     KO,
+    need,
 ):
-    """The aggregates a level's rules read (level None = -1: all). MUTATES the aggregate arrays."""
+    """The aggregates a level's rules read (level -1: those of every level). ``need`` holds, for DM, DK, MK, OK,
+    DO, MO, KO in that order, the columns anything reads (engine.aggregate_needs): the others are never
+    computed. MUTATES the aggregate arrays."""
     if level == 4:
         return
-    member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM)
+    member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, need[0])
     if level == -1 or level == 2:
-        collab_means(DM, ident_m, col_mem_ptr, mem_active, DK)
-        collab_means(M, ident_m, col_mem_ptr, mem_active, MK)
-        collab_means(O, mem_org, col_mem_ptr, mem_active, OK)
+        collab_means(DM, ident_m, col_mem_ptr, mem_active, DK, need[1])
+        collab_means(M, ident_m, col_mem_ptr, mem_active, MK, need[2])
+        collab_means(O, mem_org, col_mem_ptr, mem_active, OK, need[3])
     if level == -1 or level == 1:
         n_org = O.shape[1]
-        org_means(DM, ident_m, mem_org, mem_active, n_org, DO)
-        org_means(M, ident_m, mem_org, mem_active, n_org, MO)
-        org_means(K, mem_col, mem_org, mem_active, n_org, KO)
+        org_means(DM, ident_m, mem_org, mem_active, n_org, DO, need[4])
+        org_means(M, ident_m, mem_org, mem_active, n_org, MO, need[5])
+        org_means(K, mem_col, mem_org, mem_active, n_org, KO, need[6])
 
 
 @njit(cache=True)
@@ -343,6 +353,7 @@ def run_phase(
     p_cols,
     p_mech_ptr,
     p_rule_idx,
+    need,
 ):
     """Every rule of one phase, finest level first, each level seeing the finer levels' new values."""
     for level in LEVELS_FINEST_FIRST:
@@ -371,6 +382,7 @@ def run_phase(
             DO,
             MO,
             KO,
+            need,
         )
         cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
         if level == 4:
@@ -692,6 +704,7 @@ def run_months(
     rec,
     rec_src,
     rec_col,
+    need,
 ):
     """Months m0 .. m1-1, each: system values, funding end, interventions, events, derived context, the rule
     phases (context, mechanisms, behaviour with the threshold, outcomes), life cycle, record into rec[t - m0].
@@ -755,6 +768,7 @@ def run_months(
             DO,
             MO,
             KO,
+            need,
         )
         derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK)
         for phase in (1, 2, 3, 4):  # context, mechanisms, behaviour, outcomes
@@ -806,6 +820,7 @@ def run_months(
                 p_cols,
                 p_mech_ptr,
                 p_rule_idx,
+                need,
             )
         refresh(
             2,
@@ -828,6 +843,7 @@ def run_months(
             DO,
             MO,
             KO,
+            need,
         )
         life_cycle(
             t, P, K, M, col_stage, col_stage_since, col_synergy_month, col_mem_ptr, mem_col, mem_active, mem_stall, MK
@@ -853,5 +869,6 @@ def run_months(
             DO,
             MO,
             KO,
+            need,
         )
         record(t - m0, rec, rec_src, rec_col, col_stage, col_mem_ptr, mem_active, K, DK, MK)

@@ -1,6 +1,9 @@
 """The ``collabsim`` command line.
 
     collabsim run [SCENARIO] [--seed N] [--set key=value ...] [--out DIR] [--quiet]
+    collabsim sweep SCENARIO [--executor serial|process|dask] [--workers N] [--scheduler ADDRESS] [--out DIR]
+                             [--resume] [--set key=value ...] [--batch-size N] [--threads N] [--no-timeseries]
+                             [--quiet]
     collabsim rules [--format table|json]
     collabsim scenario check FILE [--set key=value ...]
     collabsim scenario show FILE [--set key=value ...]
@@ -196,6 +199,70 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: an integer >= 1")
+    return value
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    scenario = _load(args.scenario, args.set)
+    out = Path(args.out) if args.out is not None else Path("out") / scenario.name
+    _check_out_dir(out)
+    executor = args.executor or ("dask" if args.scheduler else "process")
+    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+
+    from collabsim.io import load_results  # noqa: PLC0415 - pandas, numba load only when a command needs them
+    from collabsim.sweeps import RunFailed, format_table, sweep  # noqa: PLC0415
+
+    try:
+        results = sweep(
+            scenario,
+            executor=executor,
+            out=out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            batch_size=args.batch_size,
+            timeseries=not args.no_timeseries,
+            threads=args.threads,
+            progress=not args.quiet,
+            log=None if args.quiet else sys.stderr,
+        )
+    except KeyboardInterrupt:
+        try:
+            done = f"{len(load_results(out).summary)} runs"
+        except Exception:  # noqa: BLE001 - nothing stored yet
+            done = "the runs that finished"
+        print(
+            f"collabsim: interrupted: {done} finished and saved in {out}; run the same command again to finish",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except BrokenProcessPool:
+        print(
+            f"collabsim: error: a worker process died (out of memory?); the runs that finished are saved in {out}; "
+            "run the same command again to finish",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    except RunFailed as exc:
+        print(f"collabsim: error: {exc}; the runs that finished are saved in {out}", file=sys.stderr)
+        if os.environ.get("COLLABSIM_DEBUG"):
+            print(exc.trace, file=sys.stderr)
+        else:
+            print("collabsim: set COLLABSIM_DEBUG=1 for the run's traceback", file=sys.stderr)
+        return EXIT_FAILURE
+    if not args.quiet:
+        sys.stdout.write(format_table(results))
+        print(f"{len(results.summary)} of {results.n_runs} runs; results in {out} (collabsim.load_results)")
+    return EXIT_OK
+
+
 def _rule_as_dict(row: Any) -> dict[str, Any]:
     fields = ("id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "stages")
     data = {name: getattr(row, name, None) for name in fields}
@@ -325,6 +392,45 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="write summary.json, timeseries/organisations.parquet, manifest.json")
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
     run.set_defaults(handler=_cmd_run)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a scenario's sweep (design x arms x replications) into a results directory",
+        description="Run every run of the scenario's sweep: block (grid, lhs, sobol or morris design), its arms and "
+        "replications, and store the results in OUT (summary.parquet, timeseries/, manifest.json). Running again "
+        "into the same OUT resumes: finished runs are skipped. See docs/sweeps.md.",
+    )
+    sweep.add_argument("scenario", metavar="SCENARIO", help="scenario file, or a built-in scenario name")
+    sweep.add_argument(
+        "--executor",
+        choices=("serial", "process", "dask"),
+        help="serial (in this process), process (a local process pool; the default) or dask (dask.distributed)",
+    )
+    sweep.add_argument(
+        "--workers", type=_positive_int, metavar="N", help="worker processes (default: the CPUs available)"
+    )
+    sweep.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --executor dask; without it, dask starts "
+        "a local cluster on 127.0.0.1)",
+    )
+    sweep.add_argument("--out", metavar="DIR", help="results directory (default: out/<scenario name>)")
+    sweep.add_argument("--resume", action="store_true", help="require OUT to hold this sweep already, and finish it")
+    _add_set(sweep)
+    sweep.add_argument(
+        "--batch-size", type=_positive_int, metavar="N", help="runs per task (default: from the runs and workers)"
+    )
+    sweep.add_argument("--no-timeseries", action="store_true", help="store only the summary of each run")
+    sweep.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="numba threads per run (default 1; more helps only a few large runs; results do not change)",
+    )
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar and no closing table")
+    sweep.set_defaults(handler=_cmd_sweep)
 
     rules = commands.add_parser("rules", help="print the rule table (the theory as data)")
     rules.add_argument(

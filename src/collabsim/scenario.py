@@ -70,8 +70,11 @@ __all__ = [
     "Partnering",
     "Population",
     "RuleOverrides",
+    "SWEEP_DESIGNS",
     "Scenario",
     "SchemaRow",
+    "SweepParameter",
+    "SweepSpec",
     "Trait",
     "TypeInfo",
     "builtin_scenario_names",
@@ -604,6 +607,171 @@ class RuleOverrides(_Model):
     )
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Sweeps (the `sweep:` block; designs are built by collabsim.design, runs by collabsim.sweep)
+# ---------------------------------------------------------------------------------------------------------------------
+
+SWEEP_DESIGNS: tuple[str, ...] = ("grid", "lhs", "sobol", "morris")
+#: Top-level keys a sweep may not vary: the seed is varied by replications; names and blocks are not parameters.
+UNSWEEPABLE_KEYS: tuple[str, ...] = ("name", "description", "seed", "sweep", "arms")
+_ARM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class SweepParameter(_Model):
+    """One swept scenario key: a list of ``values``, or a numeric range from ``low`` to ``high``."""
+
+    values: list[Any] | None = Field(None, description="The values to try (anything the key allows)")
+    low: float | None = Field(None, description="Lower end of a numeric range")
+    high: float | None = Field(None, description="Upper end of a numeric range")
+    num: int | None = _range(None, "grid: how many evenly spaced values from low to high, ends included", 2, 1_000_000)
+    scale: Literal["linear", "log"] = Field("linear", description="Spacing of a range: linear, or log (low > 0)")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SweepParameter:
+        ranged = self.low is not None or self.high is not None
+        if self.values is not None:
+            if ranged or self.num is not None:
+                raise _FieldProblem(
+                    (),
+                    NO_VALUE,
+                    "either values: [...] or low and high",
+                    problem="give either values or a range (low, high), not both",
+                )
+            if not self.values:
+                raise _FieldProblem(("values",), [], "a list of at least one value", problem="empty range: no values")
+            if self.scale != "linear":
+                raise _FieldProblem(("scale",), self.scale, "linear (scale applies to ranges)")
+            return self
+        if not ranged:
+            raise _FieldProblem(
+                (), NO_VALUE, "values: [a, b, ...] or a range {low: ..., high: ...}", problem="no values and no range"
+            )
+        if self.low is None or self.high is None:
+            missing = "low" if self.low is None else "high"
+            raise _FieldProblem((missing,), NO_VALUE, "a number", problem="required for a range")
+        if self.low > self.high:
+            raise _FieldProblem(
+                ("low",),
+                self.low,
+                f"a number below high ({_num(self.high)})",
+                problem=f"lower end above upper end ({_num(self.low)} > {_num(self.high)})",
+            )
+        if self.low == self.high:
+            raise _FieldProblem(
+                ("high",),
+                self.high,
+                f"a number above low ({_num(self.low)}), or values: [{_num(self.low)}] for one value",
+                problem="empty range: low equals high",
+            )
+        if self.scale == "log" and self.low <= 0:
+            raise _FieldProblem(("low",), self.low, "a number > 0 (scale: log)")
+        return self
+
+
+class SweepSpec(_Model):
+    """The ``sweep:`` block: an experiment design over scenario keys, with replications (see docs/sweeps.md)."""
+
+    design: Literal["grid", "lhs", "sobol", "morris"] = Field(
+        "grid",
+        description="grid: every combination; lhs: Latin hypercube; sobol: Saltelli's scheme; morris: trajectories",
+    )
+    parameters: dict[str, SweepParameter] = Field(
+        default_factory=dict,
+        description="Swept scenario keys (dotted, as in --set), each values: [...] (or a plain list) or low/high",
+    )
+    replications: int = _range(
+        1, "Runs of each design point and arm; replicate r uses the random streams keyed (r,)", 1, 1_000_000
+    )
+    samples: int | None = _range(
+        None, "lhs: points; sobol: base sample N (a power of 2); morris: trajectories. Not for grid", 1, 10_000_000
+    )
+    seed: int | None = _range(
+        None, "Seed of the design's own sampling (lhs, sobol, morris); null = the scenario's seed", 0, _MAX_SEED
+    )
+    levels: int = _range(4, "morris: number of levels of the grid the trajectories walk on", 2, 1000)
+    second_order: bool = Field(False, description="sobol: sample for second-order indices too (N(2D+2) points)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_shorthand(cls, data: Any) -> Any:
+        # `key: [a, b, c]` is short for `key: {values: [a, b, c]}`.
+        if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
+            params = {}
+            for key, value in data["parameters"].items():
+                if isinstance(value, list):
+                    value = {"values": value}
+                elif not isinstance(value, dict):
+                    raise _FieldProblem(
+                        ("parameters", key),
+                        value,
+                        "a list of values, or a mapping with values: [...] or low, high (and num for a grid)",
+                    )
+                params[key] = value
+            data = {**data, "parameters": params}
+        return data
+
+    @model_validator(mode="after")
+    def _design_rules(self) -> SweepSpec:
+        sampled = self.design != "grid"
+        if sampled and not self.parameters:
+            raise _FieldProblem(
+                ("parameters",), {}, "at least one parameter", problem=f"a {self.design} design needs parameters"
+            )
+        if not sampled and self.samples is not None:
+            raise _FieldProblem(
+                ("samples",),
+                self.samples,
+                "null for a grid (its size is the product of the values)",
+                problem="samples is for lhs, sobol and morris designs",
+            )
+        if sampled and self.samples is None:
+            raise _FieldProblem(
+                ("samples",), NO_VALUE, "an integer >= 1", problem=f"required by a {self.design} design"
+            )
+        if self.design == "sobol" and self.samples is not None and self.samples & (self.samples - 1):
+            raise _FieldProblem(("samples",), self.samples, "a power of 2 (Saltelli's scheme): 64, 128, 256, ...")
+        if self.design == "morris" and self.samples is not None and self.samples < 2:
+            raise _FieldProblem(("samples",), self.samples, "an integer >= 2 (trajectories)")
+        keys = list(self.parameters)
+        for key, param in self.parameters.items():
+            try:
+                parts = _parse_key(key, origin=None)
+            except CollabsimInputError as exc:
+                raise _FieldProblem(("parameters", key), NO_VALUE, exc.allowed, problem=exc.problem) from None
+            if parts[0] in UNSWEEPABLE_KEYS:
+                allowed = "a scenario key other than " + ", ".join(UNSWEEPABLE_KEYS)
+                why = "replications vary the random streams" if parts[0] == "seed" else "not a model parameter"
+                raise _FieldProblem(("parameters", key), NO_VALUE, allowed, problem=f"cannot be swept ({why})")
+            for other in keys:
+                if other != key and _keys_overlap(key, other):
+                    raise _FieldProblem(
+                        ("parameters", key), NO_VALUE, "distinct keys", problem=f"overlaps parameter {other}"
+                    )
+            if param.values is None and not sampled and param.num is None:
+                raise _FieldProblem(
+                    ("parameters", key, "num"),
+                    NO_VALUE,
+                    "an integer from 2 to 1000000",
+                    problem="required for a range in a grid design",
+                )
+            if sampled and param.num is not None:
+                raise _FieldProblem(
+                    ("parameters", key, "num"),
+                    param.num,
+                    "null (lhs, sobol and morris sample the range)",
+                    problem="num is for grid designs",
+                )
+        return self
+
+
+def _keys_overlap(a: str, b: str) -> bool:
+    """True when two dotted keys name the same setting or one lies inside the other."""
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return long.startswith(short) and long[len(short)] in ".["
+
+
 class Scenario(_Model):
     """A complete scenario: everything a run needs besides the seed it may be given."""
 
@@ -620,8 +788,12 @@ class Scenario(_Model):
     rules: RuleOverrides = Field(default_factory=RuleOverrides, description="Rule table overrides")
     sweep: dict[str, Any] | None = Field(
         None,
-        description="Reserved: a parameter sweep design (not yet interpreted)",
-        json_schema_extra={"allowed": "null or a mapping (reserved)"},
+        description="An experiment design over scenario keys (grid, lhs, sobol, morris) with replications "
+        "(docs/sweeps.md)",
+        json_schema_extra={
+            "allowed": "null or a mapping with keys design, parameters, replications, samples, seed, levels, "
+            "second_order"
+        },
     )
     arms: dict[str, dict[str, Any]] | None = Field(
         None,
@@ -668,8 +840,84 @@ class Scenario(_Model):
                     f"null or an integer from {item.start_month + 1} (after start_month) to {horizon} (horizon_months)",
                 )
         for arm in self.arms or {}:
+            if not _ARM_NAME.fullmatch(arm):
+                raise _FieldProblem(
+                    (),
+                    arm,
+                    "letters, digits, '_', '-' and '.', starting with a letter or digit (at most 64)",
+                    problem="not a valid arm name",
+                    key=f"arms.{arm}",
+                )
             self._arm_data(arm)  # raises _FieldProblem naming arms.<arm>...
+        if self.sweep is not None:
+            self._check_sweep()
         return self
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep_block(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Validate the block on its own and store it normalised (defaults filled, list shorthand expanded)."""
+        if value is None:
+            return None
+        try:
+            spec = SweepSpec.model_validate(value)
+        except ValidationError as exc:
+            inner = _convert_validation_error(exc, None, SweepSpec, ("sweep",))
+            raise _FieldProblem(
+                (), inner.value, inner.allowed, problem=inner.problem, hint=inner.hint, key=inner.key
+            ) from None
+        data = spec.model_dump(mode="json", exclude_none=True)
+        for param in data["parameters"].values():
+            if "values" in param:
+                param.pop("scale", None)  # always linear for values
+        return data
+
+    # -- sweep ------------------------------------------------------------------------------------------------------
+
+    @property
+    def sweep_spec(self) -> SweepSpec | None:
+        """The ``sweep:`` block as a :class:`SweepSpec` (None when the scenario has none)."""
+        return None if self.sweep is None else SweepSpec.model_validate(self.sweep)
+
+    def sweep_key_kind(self, key: str) -> str:
+        """What a swept key holds: ``integer``, ``number``, ``boolean``, ``choice`` or ``other``."""
+        return _key_kind(_parse_key(key, origin=None), self.model_dump(mode="json", exclude={"arms", "sweep"}))
+
+    def _check_sweep(self) -> None:
+        """Every swept key is a scenario key, every value or bound is allowed there, and no arm sets it too."""
+        spec = SweepSpec.model_validate(self.sweep)
+        base = self.model_dump(mode="json", exclude={"arms", "sweep"})
+        for key, param in spec.parameters.items():
+            where = f"sweep.parameters.{key}"
+            for arm, overrides in (self.arms or {}).items():
+                for arm_key in overrides:
+                    if _keys_overlap(key, str(arm_key)):
+                        raise _FieldProblem(
+                            (),
+                            NO_VALUE,
+                            "a key that no arm sets",
+                            problem=f"also set by arm {arm} ({arm_key}): a key is either swept or set by arms",
+                            key=where,
+                        )
+            parts = _parse_key(key, origin=None)
+            kind = _key_kind(parts, base)
+            if param.values is None and kind not in ("integer", "number"):
+                _check_sweep_value(base, parts, key, where, None, unknown_only=True)
+                raise _FieldProblem(
+                    (),
+                    NO_VALUE,
+                    "values: [...] (a range needs a numeric key)",
+                    problem=f"{key} holds {'a ' + kind if kind != 'other' else 'values that are not numbers'}",
+                    key=where,
+                )
+            if param.values is not None:
+                candidates = [(f"{where}.values[{i}]", v) for i, v in enumerate(param.values)]
+            else:
+                candidates = [(f"{where}.low", param.low), (f"{where}.high", param.high)]
+            for shown, value in candidates:
+                if kind == "integer" and isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                _check_sweep_value(base, parts, key, shown, value)
 
     # -- arms -------------------------------------------------------------------------------------------------------
 
@@ -763,6 +1011,79 @@ class Scenario(_Model):
         result._source_file = self._source_file
         validate_rule_ids(result, source)
         return result
+
+
+def _key_kind(parts: list[str | int], data: dict[str, Any]) -> str:
+    """``integer``, ``number``, ``boolean``, ``choice`` or ``other``: the type of the scenario key at ``parts``
+    (``data`` is a resolved scenario, used to find the type tags of events)."""
+    loc: list[Any] = []
+    node: Any = data
+    site: _Site | None = None
+    for i, part in enumerate(parts):
+        loc.append(part)
+        if isinstance(node, dict) and isinstance(part, str):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+        site = _locate(tuple(loc))
+        if site.annotation is None:
+            return "other"
+        if site.in_union and i + 1 < len(parts):
+            tag = node.get("type") if isinstance(node, dict) else None
+            if tag is None:
+                return "other"
+            loc.append(tag)
+    if site is None or site.annotation is None:
+        return "other"
+    bare, _, _ = _strip(site.annotation)
+    if bare is bool:
+        return "boolean"
+    if bare is int:
+        return "integer"
+    if bare is float:
+        return "number"
+    if typing.get_origin(bare) is Literal:
+        return "choice"
+    return "other"
+
+
+def _check_sweep_value(
+    base: dict[str, Any], parts: list[str | int], key: str, shown: str, value: Any, unknown_only: bool = False
+) -> None:
+    """Raise a _FieldProblem (named ``shown``) unless the scenario ``base`` with ``key`` set to ``value`` is valid
+    (with ``unknown_only``, only when ``key`` is not a scenario key)."""
+    data = copy.deepcopy(base)
+    try:
+        _apply_override(data, parts, value, origin=None)
+    except CollabsimInputError as exc:
+        raise _FieldProblem((), value, exc.allowed, problem=exc.problem, hint=exc.hint, key=shown) from None
+    try:
+        Scenario.model_validate(data)
+    except ValidationError as exc:
+        inner = _convert_validation_error(exc, None)
+        if inner.problem == "unknown key":
+            raise _FieldProblem(
+                (),
+                NO_VALUE,
+                inner.allowed,
+                problem="unknown scenario key",
+                hint=inner.hint,
+                key=f"sweep.parameters.{key}",
+            ) from None
+        if unknown_only:
+            return
+        if inner.key == _render_key(parts):
+            raise _FieldProblem((), value, inner.allowed, problem=inner.problem, hint=inner.hint, key=shown) from None
+        raise _FieldProblem(
+            (),
+            value,
+            inner.allowed,
+            problem=f"makes {inner.key} = {format_value(inner.value)} invalid",
+            hint=inner.hint,
+            key=shown,
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -942,10 +1263,11 @@ class _Site:
     in_union: list[type[BaseModel]] | None  # the error is at a discriminated union (tag problems)
 
 
-def _locate(loc: tuple[Any, ...]) -> _Site:
-    tp: Any = Scenario
+def _locate(loc: tuple[Any, ...], root: Any = None, prefix: tuple[str | int, ...] = ()) -> _Site:
+    """Where ``loc`` points in the schema of ``root`` (default: Scenario); rendered keys start with ``prefix``."""
+    tp: Any = Scenario if root is None else root
     metadata: list[Any] = []
-    parts: list[str | int] = []
+    parts: list[str | int] = list(prefix)
     parent: Any = None
     field: FieldInfo | None = None
     dict_key = False
@@ -1034,8 +1356,13 @@ def _unknown_key_hint(site: _Site) -> tuple[str | None, str]:
     return None, allowed
 
 
-def _convert_validation_error(exc: ValidationError, file: str | os.PathLike[str] | None) -> CollabsimInputError:
-    """One :class:`CollabsimInputError` for the first error of a pydantic ``ValidationError``."""
+def _convert_validation_error(
+    exc: ValidationError, file: str | os.PathLike[str] | None, root: Any = None, prefix: tuple[str | int, ...] = ()
+) -> CollabsimInputError:
+    """One :class:`CollabsimInputError` for the first error of a pydantic ``ValidationError``.
+
+    ``root`` is the model that was validated (default: Scenario); keys are rendered below ``prefix``.
+    """
     err = exc.errors(include_url=False)[0]
     loc = tuple(err.get("loc", ()))
     kind = err.get("type", "")
@@ -1044,13 +1371,13 @@ def _convert_validation_error(exc: ValidationError, file: str | os.PathLike[str]
 
     problem = ctx.get("error")
     if isinstance(problem, _FieldProblem):
-        site = _locate(loc + problem.loc)
+        site = _locate(loc + problem.loc, root, prefix)
         key = problem.key or _render_key(site.parts) or None
         return CollabsimInputError(
             file, key, problem.value, problem.allowed, problem=problem.problem, hint=problem.hint
         )
 
-    site = _locate(loc)
+    site = _locate(loc, root, prefix)
     key = _render_key(site.parts) or None
 
     if kind == "extra_forbidden":
@@ -1402,6 +1729,13 @@ def _parse_key(key: str, origin: str | None) -> list[str | int]:
     if len(parts) > 2 and parts[0] == "arms" and isinstance(parts[1], str):
         rest = _render_key(parts[2:])
         parts = ["arms", parts[1], rest]
+    # Swept keys are dotted keys too: sweep.parameters.<key>[.values|low|high|num|scale].
+    if len(parts) > 3 and parts[:2] == ["sweep", "parameters"]:
+        rest = parts[2:]
+        if rest[-1] in SweepParameter.model_fields:
+            parts = ["sweep", "parameters", _render_key(rest[:-1]), rest[-1]]
+        else:
+            parts = ["sweep", "parameters", _render_key(rest)]
     return parts
 
 

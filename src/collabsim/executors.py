@@ -186,6 +186,21 @@ class ProcessExecutor(Executor):
             pool.shutdown(wait=True)
 
 
+@contextlib.contextmanager
+def _sigint_ignored_by_children() -> Iterator[None]:
+    """Processes started meanwhile ignore SIGINT (the disposition survives exec), so Ctrl-C in a terminal reaches only
+    this process, which stops the cluster itself, and the workers do not print tracebacks."""
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield  # (a Ctrl-C meanwhile is lost: press it again)
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 class DaskExecutor(Executor):
     """dask.distributed: an existing cluster (``scheduler``) or a LocalCluster on 127.0.0.1 with ``workers``
     single-threaded worker processes."""
@@ -218,14 +233,15 @@ class DaskExecutor(Executor):
             self.shares_files = False  # workers elsewhere: results come back through the scheduler
         else:
             self.workers = int(workers) if workers else available_cpus()
-            self._cluster = distributed.LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            with _sigint_ignored_by_children():
+                self._cluster = distributed.LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
             self._client = distributed.Client(self._cluster)
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -33,10 +33,21 @@ def versions() -> dict[str, str]:
 
 @dataclass
 class SimulationResult:
+    """The results of one run. ``summary`` and ``manifest`` are computed at once; ``timeseries`` (one row per month
+    and collaboration) and ``organisations`` (one row per organisation at the end) are built on first access, so a
+    sweep that stores only summaries pays nothing for them."""
+
     summary: dict[str, float]
-    timeseries: pd.DataFrame
-    organisations: pd.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
+    engine: Engine | None = field(default=None, repr=False)
+
+    @cached_property
+    def timeseries(self) -> pd.DataFrame:
+        return timeseries(self.engine.records, self.engine.state, TYPE_NAMES)
+
+    @cached_property
+    def organisations(self) -> pd.DataFrame:
+        return organisations_frame(self.engine)
 
 
 def organisations_frame(engine: Engine) -> pd.DataFrame:
@@ -81,8 +92,7 @@ def run_engine(engine: Engine) -> SimulationResult:
         "horizon_months": sc.horizon_months,
         "versions": dict(versions()),
     }
-    ts = timeseries(engine.records, engine.state, TYPE_NAMES)
-    return SimulationResult(summary, ts, organisations_frame(engine), manifest)
+    return SimulationResult(summary, manifest, engine)
 
 
 def simulate(

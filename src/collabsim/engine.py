@@ -9,6 +9,7 @@ months between them. ``reference.py`` implements the same month agent by agent, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -125,6 +126,16 @@ def aggregate_needs(rules: CompiledRules) -> tuple[np.ndarray, ...]:
     return tuple(np.array(sorted(need[a]), np.int64) for a in ("DM", "DK", "MK", "OK", "DO", "MO", "KO"))
 
 
+@lru_cache(maxsize=64)
+def compiled_rules(
+    disable: tuple[str, ...], weights: tuple[tuple[str, float], ...]
+) -> tuple[CompiledRules, RulePlan, tuple[np.ndarray, ...]]:
+    """The rule table with a scenario's overrides, compiled, planned and with its aggregate needs — once per
+    process for each distinct override (a sweep's runs share it; the arrays are never written)."""
+    rules = compile_rules(load_rule_table().with_overrides(disable, dict(weights)))
+    return rules, make_plan(rules), aggregate_needs(rules)
+
+
 def month_parameters(scenario) -> np.ndarray:
     """The P array of kernels.run_months (indices kernels.P_*)."""
     E, dyn, pa = scenario.events, scenario.dynamics, scenario.partnering
@@ -208,10 +219,9 @@ class Engine:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else int(seed)
         self.streams = Streams(self.seed, key)
-        table = load_rule_table().with_overrides(scenario.rules.disable, scenario.rules.weights)
-        self.rules = compile_rules(table)
-        self.plan = make_plan(self.rules)
-        self.need = aggregate_needs(self.rules)
+        self.rules, self.plan, self.need = compiled_rules(
+            tuple(scenario.rules.disable), tuple(sorted(scenario.rules.weights.items()))
+        )
         self.need_all = tuple(
             np.arange(N_VARS[lv], dtype=np.int64)
             for lv in (Level.DYAD, Level.DYAD, Level.MEMBER, Level.ORG, Level.DYAD, Level.MEMBER, Level.COLLAB)

@@ -29,7 +29,206 @@ def _times_term(c, A, idx, col, neg, lo, w):
             c[i] *= A[col, idx[lo + i]]
 
 
+PARALLEL_MIN = 4 * CHUNK  # below this many entities one thread is faster than waking the others
+
+
+@njit(cache=True, inline="always")
+def _rules_chunk(
+    ch,
+    n,
+    nq,
+    X,
+    active,
+    stage_bits,
+    mech_cols,
+    mech_ptr,
+    rule_idx,
+    sign,
+    weight,
+    stage_mask,
+    term_ptr,
+    term_level,
+    term_col,
+    term_neg,
+    S,
+    O,
+    Oi,
+    K,
+    Ki,
+    M,
+    Mi,
+    D,
+    Di,
+    out,
+):
+    """The rows of one chunk of entities (see apply_rules): results into ``out``."""
+    lo = ch * CHUNK
+    w = min(n, lo + CHUNK) - lo
+    c = np.empty(w)
+    up = np.empty(w)
+    down = np.empty(w)
+    for q in range(nq):
+        up[:] = 0.0
+        down[:] = 0.0
+        for p in range(mech_ptr[q], mech_ptr[q + 1]):
+            r = rule_idx[p]
+            every = stage_mask[r] == ALL_STAGES
+            for i in range(w):
+                c[i] = weight[r] if (every or (stage_mask[r] & stage_bits[lo + i]) != 0) else 0.0
+            for t in range(term_ptr[r], term_ptr[r + 1]):
+                lv, col, neg = term_level[t], term_col[t], term_neg[t]
+                if lv == 0:
+                    v = 1.0 - S[col] if neg else S[col]
+                    for i in range(w):
+                        c[i] *= v
+                elif lv == 1:
+                    _times_term(c, O, Oi, col, neg, lo, w)
+                elif lv == 2:
+                    _times_term(c, K, Ki, col, neg, lo, w)
+                elif lv == 3:
+                    _times_term(c, M, Mi, col, neg, lo, w)
+                else:
+                    _times_term(c, D, Di, col, neg, lo, w)
+            if sign[r] > 0:
+                for i in range(w):
+                    up[i] += c[i]
+            else:
+                for i in range(w):
+                    down[i] += c[i]
+        row = mech_cols[q]
+        for i in range(w):
+            x = X[row, lo + i]
+            out[q, lo + i] = x - (1.0 - x) * math.expm1(-up[i]) + x * math.expm1(-down[i])
+
+
+@njit(cache=True, inline="always")
+def _write_back(lo, hi, nq, X, active, mech_cols, out):
+    for e in range(lo, hi):
+        if active[e]:
+            for q in range(nq):
+                X[mech_cols[q], e] = out[q, e]
+
+
 @njit(cache=True, parallel=True)
+def _apply_rules_parallel(
+    X,
+    active,
+    stage_bits,
+    mech_cols,
+    mech_ptr,
+    rule_idx,
+    sign,
+    weight,
+    stage_mask,
+    term_ptr,
+    term_level,
+    term_col,
+    term_neg,
+    S,
+    O,
+    Oi,
+    K,
+    Ki,
+    M,
+    Mi,
+    D,
+    Di,
+    out,
+):
+    n, nq = X.shape[1], len(mech_cols)
+    for ch in prange((n + CHUNK - 1) // CHUNK):
+        _rules_chunk(
+            ch,
+            n,
+            nq,
+            X,
+            active,
+            stage_bits,
+            mech_cols,
+            mech_ptr,
+            rule_idx,
+            sign,
+            weight,
+            stage_mask,
+            term_ptr,
+            term_level,
+            term_col,
+            term_neg,
+            S,
+            O,
+            Oi,
+            K,
+            Ki,
+            M,
+            Mi,
+            D,
+            Di,
+            out,
+        )
+    for ch in prange((n + CHUNK - 1) // CHUNK):
+        _write_back(ch * CHUNK, min(n, ch * CHUNK + CHUNK), nq, X, active, mech_cols, out)
+
+
+@njit(cache=True)
+def _apply_rules_serial(
+    X,
+    active,
+    stage_bits,
+    mech_cols,
+    mech_ptr,
+    rule_idx,
+    sign,
+    weight,
+    stage_mask,
+    term_ptr,
+    term_level,
+    term_col,
+    term_neg,
+    S,
+    O,
+    Oi,
+    K,
+    Ki,
+    M,
+    Mi,
+    D,
+    Di,
+    out,
+):
+    n, nq = X.shape[1], len(mech_cols)
+    for ch in range((n + CHUNK - 1) // CHUNK):
+        _rules_chunk(
+            ch,
+            n,
+            nq,
+            X,
+            active,
+            stage_bits,
+            mech_cols,
+            mech_ptr,
+            rule_idx,
+            sign,
+            weight,
+            stage_mask,
+            term_ptr,
+            term_level,
+            term_col,
+            term_neg,
+            S,
+            O,
+            Oi,
+            K,
+            Ki,
+            M,
+            Mi,
+            D,
+            Di,
+            out,
+        )
+    _write_back(0, n, nq, X, active, mech_cols, out)
+
+
+@njit(cache=True)
 def apply_rules(
     X,
     active,
@@ -66,51 +265,58 @@ def apply_rules(
     x <- x + (1 - x)(1 - exp(-up)) - x(1 - exp(-down)) keeps x in [0, 1]. Each chunk of entities is one work
     item: rules stream over it (cache- and vector-friendly), and threads never share an entity.
     """
-    n = X.shape[1]
-    nq = len(mech_cols)
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        lo = ch * CHUNK
-        w = min(n, lo + CHUNK) - lo
-        c = np.empty(w)
-        up = np.empty(w)
-        down = np.empty(w)
-        for q in range(nq):
-            up[:] = 0.0
-            down[:] = 0.0
-            for p in range(mech_ptr[q], mech_ptr[q + 1]):
-                r = rule_idx[p]
-                every = stage_mask[r] == ALL_STAGES
-                for i in range(w):
-                    c[i] = weight[r] if (every or (stage_mask[r] & stage_bits[lo + i]) != 0) else 0.0
-                for t in range(term_ptr[r], term_ptr[r + 1]):
-                    lv, col, neg = term_level[t], term_col[t], term_neg[t]
-                    if lv == 0:
-                        v = 1.0 - S[col] if neg else S[col]
-                        for i in range(w):
-                            c[i] *= v
-                    elif lv == 1:
-                        _times_term(c, O, Oi, col, neg, lo, w)
-                    elif lv == 2:
-                        _times_term(c, K, Ki, col, neg, lo, w)
-                    elif lv == 3:
-                        _times_term(c, M, Mi, col, neg, lo, w)
-                    else:
-                        _times_term(c, D, Di, col, neg, lo, w)
-                if sign[r] > 0:
-                    for i in range(w):
-                        up[i] += c[i]
-                else:
-                    for i in range(w):
-                        down[i] += c[i]
-            row = mech_cols[q]
-            for i in range(w):
-                x = X[row, lo + i]
-                out[q, lo + i] = x - (1.0 - x) * math.expm1(-up[i]) + x * math.expm1(-down[i])
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        for e in range(ch * CHUNK, min(n, ch * CHUNK + CHUNK)):
-            if active[e]:
-                for q in range(nq):
-                    X[mech_cols[q], e] = out[q, e]
+    if X.shape[1] >= PARALLEL_MIN:  # chunks are the work items either way, so both give the same numbers
+        _apply_rules_parallel(
+            X,
+            active,
+            stage_bits,
+            mech_cols,
+            mech_ptr,
+            rule_idx,
+            sign,
+            weight,
+            stage_mask,
+            term_ptr,
+            term_level,
+            term_col,
+            term_neg,
+            S,
+            O,
+            Oi,
+            K,
+            Ki,
+            M,
+            Mi,
+            D,
+            Di,
+            out,
+        )
+    else:
+        _apply_rules_serial(
+            X,
+            active,
+            stage_bits,
+            mech_cols,
+            mech_ptr,
+            rule_idx,
+            sign,
+            weight,
+            stage_mask,
+            term_ptr,
+            term_level,
+            term_col,
+            term_neg,
+            S,
+            O,
+            Oi,
+            K,
+            Ki,
+            M,
+            Mi,
+            D,
+            Di,
+            out,
+        )
 
 
 @njit(cache=True)

@@ -17,7 +17,7 @@ from collabsim.rng import pair_uniform
 from collabsim.rules import CompiledRules, Rule
 from collabsim.scenario import PARTNERSHIP_TYPES
 from collabsim.state import CollabDesign
-from collabsim.variables import COLUMN
+from collabsim.variables import COLUMN, Level, names_at
 
 TYPE_NAMES = tuple(PARTNERSHIP_TYPES)
 FORMALISATION_LEVEL = {"none": 0.0, "mou": 0.5, "contract": 1.0}
@@ -154,37 +154,41 @@ def voluntary_groups(
     idx = np.flatnonzero(free)
     if len(idx) < 2:
         return []
+    # every proposer's candidates at once: the nearest free organisations within the search radius
     tree = cKDTree(np.column_stack([pop.x[idx], pop.y[idx]]))
     k = min(MAX_CANDIDATES + 1, len(idx))
     dist, nbr = tree.query(np.column_stack([pop.x[idx], pop.y[idx]]), k=k, distance_upper_bound=pa.search_radius_km)
     dist, nbr = np.atleast_2d(dist), np.atleast_2d(nbr)
+    rows, slots = np.nonzero(np.isfinite(dist))  # the query pads missing neighbours with infinite distance
+    i, j = idx[rows], idx[nbr[rows, slots]]
+    rows, i, j = rows[i != j], i[i != j], j[i != j]
     design = collab_values(scenario, type_name, False, pa.formalisation)
-    is_free = free.copy()
-    pos = {int(o): r for r, o in enumerate(idx)}
-    groups = []
-    perf = O[COLUMN["baseline_performance"]]
     trust_rows = [r for r in rules.rows if r.mechanism == "initial_trust"]
+    org_names = names_at(Level.ORG)
+
+    def expected_trust(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # a's expected initial trust in b
+        ctx = {**S_values, **design, **{name: O[COLUMN[name], a] for name in org_names}, **dyad_ctx(a, b)}
+        return expected_initial_trust(trust_rows, ctx, scenario.dynamics.baseline_trust, len(a))
+
+    perf = O[COLUMN["baseline_performance"]]
+    score = expected_trust(i, j) + dyad_ctx(i, j)["geographic_proximity"] + np.abs(perf[j] - perf[i])
+    back = expected_trust(j, i)  # the invitee's view of the proposer decides acceptance
+    order = np.lexsort((-score, rows))  # by proposer, best first; ties keep nearest first (stable)
+    rows, j, back = rows[order], j[order], back[order]
+    start = np.searchsorted(rows, np.arange(len(idx) + 1))
+
+    # proposals in random order: each free proposer invites its best still-free candidates
+    is_free = free.copy()
+    pos = np.full(len(free), -1)
+    pos[idx] = np.arange(len(idx))
+    groups = []
     for proposer in rng.permutation(idx):
         if not is_free[proposer]:
             continue
-        row = pos[int(proposer)]
-        found = np.isfinite(dist[row])  # query pads missing neighbours with infinite distance
-        cand = idx[nbr[row][found]].astype(np.int64)
-        cand = cand[(cand != proposer) & is_free[cand]]
-        if len(cand) == 0:
-            continue
-        me = np.full(len(cand), proposer)
-
-        def trust(i, j):
-            ctx = {**S_values, **design, **dyad_ctx(i, j)}
-            for name in ("leadership_quality", "organisational_flexibility", "improvement_culture"):
-                ctx[name] = O[COLUMN[name], i]
-            return expected_initial_trust(trust_rows, ctx, scenario.dynamics.baseline_trust, len(i))
-
-        score = trust(me, cand) + dyad_ctx(me, cand)["geographic_proximity"] + np.abs(perf[cand] - perf[proposer])
-        order = cand[np.argsort(-score, kind="stable")][: pa.group_size - 1]
-        accepts = trust(order, np.full(len(order), proposer)) >= pa.acceptance_threshold
-        chosen = order[accepts]
+        a, b = start[pos[proposer]], start[pos[proposer] + 1]
+        still = is_free[j[a:b]]
+        invited, their_trust = j[a:b][still][: pa.group_size - 1], back[a:b][still][: pa.group_size - 1]
+        chosen = invited[their_trust >= pa.acceptance_threshold]
         if len(chosen) == 0:
             continue
         group = np.concatenate([[proposer], chosen]).astype(np.int32)

@@ -50,3 +50,10 @@ def test_mesa_batch_run_works():
     assert len(results) == 2 * 8
     assert {r["seed"] for r in results} == {1, 2}
     assert all("care_quality" in r for r in results)
+
+
+def test_no_seed_means_a_fresh_run_each_time():
+    a, b = CollabModel("baseline", **SMALL), CollabModel("baseline", **SMALL)
+    assert a.engine.seed != b.engine.seed
+    c, d = CollabModel("baseline", seed=9, **SMALL), CollabModel("baseline", seed=9, **SMALL)
+    np.testing.assert_array_equal(c.engine.state.O, d.engine.state.O)

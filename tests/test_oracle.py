@@ -110,3 +110,25 @@ def test_engine_matches_reference_every_step(baseline, case, seed):
     assert st.n_col > 0, "the case formed no collaboration, so it tests nothing"
     if case == "churn":  # the case must exercise leaving, dissolution, re-partnering and synergy
         assert (st.col_stage == DISSOLVED).any() and (st.col_formed > 0).any() and (st.col_synergy_month >= 0).any()
+
+
+def test_a_whole_run_equals_month_by_month(baseline):
+    """Compiled segments between formation months give the same numbers as one compiled month at a time."""
+    sc = small(baseline, **CASES["churn"])
+    whole, stepped = Engine(sc, seed=4), Engine(sc, seed=4)
+    whole.run()
+    for _ in range(sc.horizon_months):
+        stepped.step()
+    for level in ("O", "K", "M", "D"):
+        np.testing.assert_array_equal(getattr(whole.state, level), getattr(stepped.state, level))
+    np.testing.assert_array_equal(whole.state.col_stage, stepped.state.col_stage)
+
+
+def test_reference_handles_a_population_with_no_collaboration(baseline):
+    sc = small(baseline, **{"partnering.acceptance_threshold": 1.0, "horizon_months": 3})
+    engine, ref = Engine(sc, seed=1), ReferenceModel(sc, seed=1)
+    for month in range(3):
+        engine.step()
+        ref.step()
+        compare(engine, ref, month + 1)
+    assert engine.state.n_col == 0

@@ -67,12 +67,15 @@ _DYAD_VARS = set(names_at(Level.DYAD))
 class CollabModel(mesa.Model):
     """A Mesa model whose step is one month of the numba engine.
 
-    Args: scenario (Scenario, path or built-in name), seed, and dotted-key overrides as keyword arguments
+    Args: scenario (Scenario, path or built-in name), seed (None: a fresh seed from Mesa's generator, so
+    ``mesa.batch_run`` iterations differ), and dotted-key overrides as keyword arguments
     (``**{"partnering.regime": "mandated"}``), which is how ``mesa.batch_run`` passes its parameters.
     """
 
     def __init__(self, scenario: Scenario | str = "baseline", seed: int | None = None, **overrides: Any) -> None:
         super().__init__(seed=seed)
+        if seed is None:  # Mesa's convention: no seed, a fresh run (e.g. each batch_run iteration) from Mesa's RNG
+            seed = self.random.randrange(2**63)
         sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         if overrides:
             sc = sc.with_overrides(overrides)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.stats
 
 from collabsim.rng import Streams
 from collabsim.variables import COLUMN, N_VARS, Level
@@ -50,15 +51,16 @@ class Population:
         return len(self.x)
 
 
-def beta_draws(rng: np.random.Generator, mean: float, sd: float, n: int) -> np.ndarray:
-    """Beta(mean, sd) draws in [0, 1]; sd is shrunk to the largest a Beta allows, and sd = 0 gives the mean."""
+def beta_quantiles(u: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    """The Beta(mean, sd) quantiles of uniforms u: sd is shrunk to the largest a Beta allows, and sd = 0 gives the
+    mean. Quantiles rather than draws, so the same u give paired values for any mean and sd."""
     mean = float(np.clip(mean, 1e-6, 1 - 1e-6))
     var_max = mean * (1 - mean)
     var = min(sd * sd, 0.99 * var_max)
     if var <= 0:
-        return np.full(n, mean)
+        return np.full(len(u), mean)
     k = var_max / var - 1.0
-    return rng.beta(mean * k, (1 - mean) * k, size=n)
+    return scipy.stats.beta.ppf(u, mean * k, (1 - mean) * k)
 
 
 def sector_counts(mix: dict[str, float], n: int) -> np.ndarray:
@@ -73,27 +75,31 @@ def sector_counts(mix: dict[str, float], n: int) -> np.ndarray:
 
 
 def generate_population(scenario, streams: Streams) -> Population:
+    """Organisations of one run. Each component has its own named stream and is drawn as standard variates
+    transformed by the scenario's parameters (quantile coupling), so runs that differ in one parameter — arms or
+    design points of a sweep with common random numbers — share everything else and differ in that component
+    only, in the most paired way (an organisation keeps its rank)."""
     p = scenario.population
-    rng = streams["population"]
     n = p.n_orgs
-    sector = rng.permutation(sector_counts(p.sector_mix, n))
-    staff = np.exp(rng.normal(np.log(p.size_median_staff), p.size_sigma, size=n))
+    sector = streams["population.sector"].permutation(sector_counts(p.sector_mix, n))
+    staff = np.exp(np.log(p.size_median_staff) + p.size_sigma * streams["population.size"].standard_normal(n))
+    loc = streams["population.location"]
     if p.spatial_clusters > 0:
-        towns = rng.uniform(0, p.region_km, size=(p.spatial_clusters, 2))
-        home = rng.integers(0, p.spatial_clusters, size=n)
-        xy = np.clip(towns[home] + rng.normal(0, p.cluster_spread_km, size=(n, 2)), 0, p.region_km)
+        towns = loc.uniform(0, p.region_km, size=(p.spatial_clusters, 2))
+        home = loc.integers(0, p.spatial_clusters, size=n)
+        xy = np.clip(towns[home] + p.cluster_spread_km * loc.standard_normal((n, 2)), 0, p.region_km)
     else:
-        xy = rng.uniform(0, p.region_km, size=(n, 2))
+        xy = p.region_km * loc.random((n, 2))
     centre = np.array([SECTOR_CULTURE[SECTORS[s]] for s in sector])
-    culture = centre + rng.normal(0, p.culture_spread * 0.5, size=n)
-    it_system = rng.integers(0, p.n_it_systems, size=n).astype(np.int16)
+    culture = centre + 0.5 * p.culture_spread * streams["population.culture"].standard_normal(n)
+    it_system = streams["population.it"].integers(0, p.n_it_systems, size=n).astype(np.int16)
 
     O = np.zeros((N_VARS[Level.ORG], n))
     lo, hi = LOG10_STAFF_RANGE
     O[COLUMN["organisation_size"]] = np.clip((np.log10(staff) - lo) / (hi - lo), 0, 1)
     for trait, var in TRAITS.items():
         t = getattr(p, trait)
-        O[COLUMN[var]] = beta_draws(rng, t.mean, t.sd, n)
+        O[COLUMN[var]] = beta_quantiles(streams[f"population.{trait}"].random(n), t.mean, t.sd)
     # Outcomes start at their level without collaboration, the level they relax back to when an organisation stops
     # collaborating (model-*-toward-baseline rows): quality, coverage and reputation at baseline performance,
     # culture at the improvement culture, duplication at 0.5; the gains of collaboration start at zero.

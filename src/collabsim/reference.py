@@ -506,14 +506,16 @@ class ReferenceModel(mesa.Model):
         """The agents' state as the engine's arrays (same shapes and ordering), for comparison."""
         members = [m for k in self.collabs for m in k.members]
         dyads = [d for m in members for d in m.dyads]
+
+        def level(entities, names):  # (n_vars, n_entities), also when there are no entities
+            return np.array([[e.vars[n] for e in entities] for n in names], dtype=float).reshape(len(names), -1)
+
         return {
             "S": np.array([self.system[n] for n in names_at(Level.SYSTEM)]),
-            "O": np.array([[o.vars[n] for o in self.orgs] for n in names_at(Level.ORG)]).reshape(-1, len(self.orgs)),
-            "K": np.array([[k.vars[n] for k in self.collabs] for n in names_at(Level.COLLAB)]).reshape(
-                -1, len(self.collabs)
-            ),
-            "M": np.array([[m.vars[n] for m in members] for n in names_at(Level.MEMBER)]).reshape(-1, len(members)),
-            "D": np.array([[d.vars[n] for d in dyads] for n in names_at(Level.DYAD)]).reshape(-1, len(dyads)),
+            "O": level(self.orgs, names_at(Level.ORG)),
+            "K": level(self.collabs, names_at(Level.COLLAB)),
+            "M": level(members, names_at(Level.MEMBER)),
+            "D": level(dyads, names_at(Level.DYAD)),
             "col_stage": np.array([k.stage for k in self.collabs], dtype=np.int8),
             "mem_active": np.array([m.active for m in members], dtype=bool),
         }

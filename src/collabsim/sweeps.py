@@ -494,10 +494,21 @@ def sweep(
     exe = executor if isinstance(executor, executors_module.Executor) else None
     if exe is None and executor not in executors_module.EXECUTORS:
         raise CollabsimInputError("--executor", None, executor, "one of: " + ", ".join(executors_module.EXECUTORS))
-    planned_workers = exe.workers if exe is not None else (workers or executors_module.available_cpus())
-    if executor == "serial":
-        planned_workers = 1
+    owned = exe is None  # close only an executor made here
+    if owned:  # made (and, for Dask, connected) before anything is written: a failure leaves OUT untouched
+        exe = executors_module.make(str(executor), workers, scheduler, threads)
+    try:
+        _sweep_into(plan, sc, store, exe, owned, out_path, batch_size, timeseries, resume, progress, log)
+    finally:
+        if owned:
+            exe.close()
+    return load_results(out_path)
 
+
+def _sweep_into(plan, sc, store, exe, owned, out_path, batch_size, timeseries, resume, progress, log) -> None:
+    """The body of ``sweep`` once its executor exists: the batch size follows the executor's real workers (a
+    cluster's, with --scheduler)."""
+    planned_workers = 1 if exe.name == "serial" else exe.workers
     manifest = plan.manifest(batch_size or plan.default_batch_size(planned_workers), timeseries)
     store.check(manifest, resume=resume)  # refuse a directory holding something else before touching it
     with store.locked():
@@ -517,12 +528,9 @@ def sweep(
                 file=log,
             )
         if todo:
-            owned = exe is None  # close only an executor made here
-            if exe is None:
-                exe = executors_module.make(str(executor), workers, scheduler, threads)
             session = {"started": now(), **exe.describe(), "runs_before": n_done}
             store.update_manifest(sessions=[*store.manifest.get("sessions", []), session])
-            _execute(plan, store, exe, todo, size, store_ts, n_done, progress, owned)
+            _execute(plan, store, exe, todo, size, store_ts, n_done, progress, False)
         store.merge_pending()
         with contextlib.suppress(OSError):
             store.pending_dir.rmdir()  # when empty

@@ -294,6 +294,12 @@ def _causal_web_dot(rows: list[dict[str, Any]]) -> str:
     return "\n".join([*lines, "}"]) + "\n"
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from collabsim.bench import run  # noqa: PLC0415
+
+    return run(args)
+
+
 def _cmd_rules(args: argparse.Namespace) -> int:
     from collabsim.rules import STAGES, load_rule_table  # noqa: PLC0415
 
@@ -431,6 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--quiet", action="store_true", help="no progress bar and no closing table")
     sweep.set_defaults(handler=_cmd_sweep)
+
+    bench = commands.add_parser("bench", help="benchmark the engine against the reference (never asserts times)")
+    from collabsim.bench import build_parser as bench_parser  # noqa: PLC0415 - argparse only, no numba
+
+    bench_parser(bench)
+    bench.set_defaults(handler=_cmd_bench)
 
     rules = commands.add_parser("rules", help="print the rule table (the theory as data)")
     rules.add_argument(

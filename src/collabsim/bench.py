@@ -1,0 +1,182 @@
+"""Benchmark the hot loop: named configurations, medians over repeats, ratios against the reference.
+
+    collabsim bench --quick                           # small and medium, a minute or two
+    collabsim bench --json results.json               # every configuration up to 10^6 dyads
+    collabsim bench --only national --threads 1
+    python benchmarks/run.py ...                      # the same, from a checkout
+    python benchmarks/compare.py before.json after.json
+
+Reports, per configuration: set-up (population, partner search) and run time (median, min, max over repeats;
+compilation excluded by a warm-up run), dyad-updates per second, and, where the plain-Python Mesa reference is
+run too (a few months, per-month time extrapolated), the engine/reference speed ratio. The first-ever compile
+time is measured in a fresh process with an empty numba cache. Nothing is asserted: speed is measured, not tested.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+# numba, the engine and the reference load when a benchmark runs, not when the command line is built
+
+# name -> (organisations, regime, group size, months, repeats, reference months (0: not run))
+CONFIGS = {
+    "small": (20, "voluntary", 2, 120, 20, 24),
+    "small-mandated": (20, "mandated", 5, 120, 20, 24),
+    "medium": (1_000, "mandated", 5, 120, 5, 3),
+    "national": (7_000, "mandated", 7, 120, 3, 1),  # ~42,000 dyads: ICS-like groups of 7
+    "national-voluntary": (7_000, "voluntary", 2, 120, 3, 0),
+    "large": (30_000, "mandated", 7, 60, 2, 0),
+    "dyads-1e6": (100_000, "mandated", 11, 12, 1, 0),  # 1.1 million dyads
+}
+QUICK = ("small", "small-mandated", "medium")
+
+
+def scenario_for(n_orgs: int, regime: str, group: int, months: int):
+    """Constant density: the region grows with sqrt(n) (20 organisations on 100 km x 100 km)."""
+    from collabsim import load_scenario  # noqa: PLC0415
+
+    overrides = {
+        "population.n_orgs": n_orgs,
+        "population.region_km": min(100.0 * (n_orgs / 20) ** 0.5, 2000.0),
+        "horizon_months": months,
+        "partnering.regime": regime,
+        "partnering.group_size": group,
+    }
+    if regime == "mandated":
+        overrides["partnering.type"] = "ics"
+    return load_scenario("baseline").with_overrides(overrides)
+
+
+def time_engine(sc, seed: int) -> dict:
+    from collabsim.engine import Engine  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    e = Engine(sc, seed=seed)
+    t1 = time.perf_counter()
+    e.run()
+    t2 = time.perf_counter()
+    return {"setup_s": t1 - t0, "run_s": t2 - t1, "dyads": e.state.n_dyad, "orgs": e.state.n_org}
+
+
+def time_reference(sc, seed: int, months: int) -> float:
+    """Seconds per month of the reference (months run after construction)."""
+    from collabsim.reference import ReferenceModel  # noqa: PLC0415
+
+    ref = ReferenceModel(sc, seed=seed)
+    t = time.perf_counter()
+    for _ in range(months):
+        ref.step()
+    return (time.perf_counter() - t) / months
+
+
+def stats(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def first_compile_seconds() -> float:
+    """`collabsim run` of a 1-month baseline in a fresh process with an empty numba cache, minus the same run with
+    the cache warm: the price of the first-ever compilation."""
+    code = (
+        "import time; t=time.perf_counter(); from collabsim import load_scenario, simulate; "
+        "simulate(load_scenario('baseline').with_overrides({'horizon_months': 1})); "
+        "print(time.perf_counter()-t)"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        cold = float(
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            ).stdout.split()[-1]
+        )
+        warm = float(
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            ).stdout.split()[-1]
+        )
+    return cold - warm
+
+
+def build_parser(ap: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    ap = ap or argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    ap.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="run these configurations")
+    ap.add_argument("--threads", type=int, help="numba threads (default: all cores)")
+    ap.add_argument("--compile", action="store_true", help="also measure the first-ever compile time")
+    ap.add_argument("--json", help="write the results to this file")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmarks selected by ``args`` (see build_parser), print the table, optionally write JSON."""
+    import numba  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    names = args.only or (QUICK if args.quick else list(CONFIGS))
+    out = {
+        "machine": {
+            "python": platform.python_version(),
+            "numba": numba.__version__,
+            "numpy": np.__version__,
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "threads": numba.get_num_threads(),
+        },
+        "results": {},
+    }
+    time_engine(scenario_for(20, "voluntary", 2, 3), 0)  # compile (or load the cache) once
+    print(
+        f"{'configuration':<20}{'orgs':>8}{'dyads':>10}{'months':>7}{'setup s':>9}{'run s (median)':>16}"
+        f"{'M dyad-upd/s':>14}{'x reference':>13}"
+    )
+    for name in names:
+        n, regime, group, months, repeats, ref_months = CONFIGS[name]
+        sc = scenario_for(n, regime, group, months)
+        runs = [time_engine(sc, seed) for seed in range(repeats)]
+        run_s = stats([r["run_s"] for r in runs])
+        row = {
+            "orgs": n,
+            "regime": regime,
+            "group_size": group,
+            "months": months,
+            "dyads": runs[0]["dyads"],
+            "setup_s": stats([r["setup_s"] for r in runs]),
+            "run_s": run_s,
+            "dyad_updates_per_s": runs[0]["dyads"] * months / run_s["median"],
+        }
+        ratio = ""
+        if ref_months:
+            ref_per_month = time_reference(sc, 0, ref_months)
+            row["reference_s_per_month"] = ref_per_month
+            row["ratio_vs_reference"] = ref_per_month / (run_s["median"] / months)
+            ratio = f"{row['ratio_vs_reference']:,.0f}"
+        out["results"][name] = row
+        print(
+            f"{name:<20}{n:>8}{row['dyads']:>10}{months:>7}{row['setup_s']['median']:>9.2f}"
+            f"{run_s['median']:>16.3f}{row['dyad_updates_per_s'] / 1e6:>14.1f}{ratio:>13}",
+            flush=True,
+        )
+    if args.compile:
+        out["first_compile_s"] = first_compile_seconds()
+        print(f"first-ever compile: {out['first_compile_s']:.1f} s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    main()

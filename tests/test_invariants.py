@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from collabsim import simulate
 from collabsim.engine import Engine
 from collabsim.rules import DISSOLVED
-from collabsim.scenario import PARTNERSHIP_TYPES
+from collabsim.scenario import INTERVENTION_TYPES, PARTNERSHIP_TYPES
 from collabsim.variables import COLUMN
 from conftest import small
 
@@ -37,17 +37,7 @@ def check_invariants(engine: Engine) -> None:
     assert np.bincount(s.mem_org[vol], minlength=s.n_org).max(initial=0) <= 1
 
 
-INTERVENTIONS = [
-    "peer_review",
-    "mou",
-    "external_broker",
-    "stakeholder_involvement",
-    "joint_appointments",
-    "interoperable_it",
-    "continuous_evaluation",
-    "champions",
-    "cultural_integration_plan",
-]
+INTERVENTIONS = list(INTERVENTION_TYPES)
 TRAITS = ("ambition", "vision_clarity", "conflict_resolution", "stakeholder_involvement", "external_broker", "funding")
 interventions = st.lists(
     st.fixed_dictionaries(

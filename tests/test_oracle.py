@@ -7,6 +7,7 @@ import pytest
 from collabsim.engine import Engine
 from collabsim.reference import ReferenceModel
 from collabsim.rules import DISSOLVED
+from collabsim.scenario import INTERVENTION_TYPES
 from conftest import small
 
 TOL = 1e-9
@@ -78,19 +79,7 @@ CASES = {
         "partnering.leave_faith_threshold": 0.9,
         "interventions": [
             {"type": t, "start_month": i, "end_month": 10 + i, "coverage": 0.3 + 0.07 * i, "intensity": 0.9}
-            for i, t in enumerate(
-                [
-                    "peer_review",
-                    "mou",
-                    "external_broker",
-                    "stakeholder_involvement",
-                    "joint_appointments",
-                    "interoperable_it",
-                    "continuous_evaluation",
-                    "champions",
-                    "cultural_integration_plan",
-                ]
-            )
+            for i, t in enumerate(INTERVENTION_TYPES)
         ],
     },
 }

@@ -18,6 +18,7 @@ import numpy as np
 
 from collabsim.engine import (
     AGE_HALF_MONTHS,
+    DESIGN_VARS,
     INITIAL_COLLAB,
     INITIAL_DYAD,
     INITIAL_MEMBER,
@@ -360,17 +361,7 @@ class ReferenceModel(mesa.Model):
         for org in self.orgs:
             org.vars["champions"] = 0.0
         for k in self.collabs:
-            for name in (
-                "external_broker",
-                "stakeholder_involvement",
-                "continuous_evaluation",
-                "peer_review",
-                "joint_appointments",
-                "cultural_integration_plan",
-                "mou",
-                "formalisation",
-                "external_funding",
-            ):
+            for name in DESIGN_VARS:  # reset every month to their design value
                 k.vars[name] = k.design[name]
             for m in k.members:
                 for d in m.dyads:

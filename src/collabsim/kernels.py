@@ -438,7 +438,6 @@ CH_TURNOVER, CH_SHOCK, CH_FAILURE = 0, 1, 2
 ST_CONNECTING, ST_PLANNING, ST_IMPLEMENTATION, ST_MAINTENANCE, ST_DISSOLVED = 1, 2, 3, 4, 5
 N_PHASES = 5
 LEVELS_FINEST_FIRST = (4, 3, 2, 1)  # dyad, membership, collaboration, organisation (variables.Level codes)
-RECORD_FIELDS = 3  # stage, members, maturity score; the recorder adds the means it reads from the aggregates
 
 
 @njit(cache=True, inline="always")

@@ -82,16 +82,6 @@ class State:
     def n_dyad(self) -> int:
         return self.D.shape[1]
 
-    def var(self, name: str) -> np.ndarray:
-        """The row of one variable (a view: writing to it writes the state)."""
-        from collabsim.variables import VARIABLES
-
-        level = VARIABLES[name].level
-        arr = {Level.SYSTEM: self.S, Level.ORG: self.O, Level.COLLAB: self.K, Level.MEMBER: self.M, Level.DYAD: self.D}[
-            level
-        ]
-        return arr[COLUMN[name]]
-
     def add_collaborations(self, design: CollabDesign, dyad_context) -> tuple[slice, slice, slice]:
         """Append collaborations with all their memberships and dyads; returns the new (collab, member, dyad) slices.
 
@@ -150,18 +140,5 @@ class State:
         return slice(c0, c0 + nk), slice(m0, m0 + nm), slice(d0, d0 + nd)
 
     # -- topology helpers used by the engine, the reference and the recorder --------------------------------------
-    def col_active(self) -> np.ndarray:
-        from collabsim.rules import DISSOLVED
-
-        return self.col_stage != DISSOLVED
-
     def dyad_active(self) -> np.ndarray:
         return self.mem_active[self.dyad_src] & self.mem_active[self.dyad_dst]
-
-    def copy(self) -> State:
-        out = State(pop=self.pop, S=self.S.copy(), O=self.O.copy())
-        for name, value in self.__dict__.items():
-            if isinstance(value, np.ndarray):
-                setattr(out, name, value.copy())
-        out.month = self.month
-        return out

@@ -83,7 +83,8 @@ def run_engine(engine: Engine) -> SimulationResult:
     engine.run()
     engine.refresh_aggregates()
     agg = {"DK": engine.DK, "MK": engine.MK}
-    summary = summarise(engine.state, agg, sc.dynamics.synergy_share)
+    _, last = engine.records[-1]
+    summary = summarise(engine.state, agg, sc.dynamics.synergy_share, last[-1, -1])
     manifest = {
         "scenario": sc.resolved_dict(),
         "scenario_hash": sc.content_hash(),

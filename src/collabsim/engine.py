@@ -78,6 +78,10 @@ class RulePlan:
     p_mech_ptr: np.ndarray
     p_rule_idx: np.ndarray
 
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return (self.g_ptr, self.p_cols, self.p_mech_ptr, self.p_rule_idx)
+
     def group(self, level: Level, phase: Phase) -> slice:
         g = int(level) * len(Phase) + int(phase)
         return slice(int(self.g_ptr[g]), int(self.g_ptr[g + 1]))
@@ -334,6 +338,11 @@ class Engine:
         self.col_cov = coverage_draws(self.pair_salt, st.n_col)
         self._shape = (st.n_col, st.n_mem, st.n_dyad)
 
+    @property
+    def agg(self) -> tuple[np.ndarray, ...]:
+        """The aggregate arrays in the kernels' order: DM, DK, MK, OK, DO, MO, KO."""
+        return (self.DM, self.DK, self.MK, self.OK, self.DO, self.MO, self.KO)
+
     def refresh_aggregates(self, level: Level | None = None) -> None:
         """Means of finer levels seen from coarser ones (variables.py: level resolution): those ``level``'s rules
         read, or all of them when ``level`` is None."""
@@ -353,13 +362,7 @@ class Engine:
             st.mem_org,
             st.mem_col,
             np.arange(st.n_mem),
-            self.DM,
-            self.DK,
-            self.MK,
-            self.OK,
-            self.DO,
-            self.MO,
-            self.KO,
+            self.agg,
             self.need_all,
         )
 
@@ -388,13 +391,7 @@ class Engine:
             p.p_cols[g],
             p.p_mech_ptr[g.start : g.stop + 1],
             p.p_rule_idx,
-            r.sign,
-            r.weight,
-            r.stage_mask,
-            r.term_ptr,
-            r.term_level,
-            r.term_col,
-            r.term_neg,
+            r.table,
             st.S,
             *maps,
             out,
@@ -487,24 +484,9 @@ class Engine:
             self.dyad_org,
             st.dyad_it_base,
             st.org_workforce_base,
-            r.sign,
-            r.weight,
-            r.stage_mask,
-            r.term_ptr,
-            r.term_level,
-            r.term_col,
-            r.term_neg,
-            p.g_ptr,
-            p.p_cols,
-            p.p_mech_ptr,
-            p.p_rule_idx,
-            self.DM,
-            self.DK,
-            self.MK,
-            self.OK,
-            self.DO,
-            self.MO,
-            self.KO,
+            r.table,
+            p.arrays,
+            self.agg,
             rec,
             src,
             col,

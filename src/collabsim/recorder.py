@@ -68,11 +68,6 @@ RECORD_COLUMNS = tuple((_SOURCE[a], COLUMN[v]) for a, v in (*TIMESERIES_COLUMNS,
 assert len(MATURITY_ELEMENTS) == 9
 
 
-def maturity_score(st, agg: dict[str, np.ndarray]) -> np.ndarray:
-    src = {"K": st.K, **agg}
-    return np.mean([src[a][COLUMN[v]] for a, v in MATURITY_ELEMENTS], axis=0)
-
-
 def maturity_level(score: np.ndarray) -> np.ndarray:
     """0 pathological, 1 bureaucratic, 2 generative; -1 where the score is NaN (no active members)."""
     level = np.searchsorted(np.array(MATURITY_BANDS), score, side="right")
@@ -117,8 +112,9 @@ def timeseries(records: list[tuple[int, np.ndarray]], st, type_names) -> pd.Data
     return df
 
 
-def summarise(st, agg: dict[str, np.ndarray], synergy_share: float) -> dict[str, float]:
-    """The summary metrics of METRIC_DESCRIPTIONS from the final state."""
+def summarise(st, agg: dict[str, np.ndarray], synergy_share: float, maturity: np.ndarray) -> dict[str, float]:
+    """The summary metrics of METRIC_DESCRIPTIONS from the final state; ``maturity`` is the last recorded maturity
+    score of every collaboration (kernels.record computes it)."""
 
     def mean(a: np.ndarray) -> float:
         return float(a.mean()) if len(a) else math.nan
@@ -127,7 +123,7 @@ def summarise(st, agg: dict[str, np.ndarray], synergy_share: float) -> dict[str,
     running = st.col_stage != DISSOLVED
     formed = st.n_col
     synergy_now = running & (agg["MK"][COLUMN["above_threshold"]] >= synergy_share)
-    levels = maturity_level(maturity_score(st, agg))[running]
+    levels = maturity_level(maturity)[running]
     reached = st.col_synergy_month >= 0
     out = {
         "mean_trust": mean(st.D[COLUMN["trust"], d_act]),

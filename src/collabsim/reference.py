@@ -202,7 +202,8 @@ class ReferenceModel(mesa.Model):
         self.scenario = scenario
         self.streams = Streams(scenario.seed if seed is None else int(seed), key)
         table = load_rule_table().with_overrides(scenario.rules.disable, scenario.rules.weights)
-        self.rows = compile_rules(table).rows  # the same rows the engine compiles, in table order
+        self.compiled = compile_rules(table)  # partner choice reads it, as the engine's does
+        self.rows = self.compiled.rows  # the same rows the engine compiles, in table order
         pop = generate_population(scenario, self.streams)
         self.shadow = State.from_population(pop, system_values(scenario, 0))  # structure only (partner choice)
         self.pair_salt = self.streams.salt("pairs")
@@ -297,17 +298,12 @@ class ReferenceModel(mesa.Model):
             st.O,
             ~busy,
             self.streams["partners"],
-            self.rows_compiled(),
+            self.compiled,
             self.dyad_ctx,
             S_values,
             pa.type,
         )
         self._add(build_design(self.scenario, pa.type, False, groups, st.pop, pa.formalisation, self.month))
-
-    def rows_compiled(self):
-        from collabsim.rules import RuleTable
-
-        return compile_rules(RuleTable(self.rows))
 
     def _add(self, design) -> None:
         st = self.shadow

@@ -199,6 +199,11 @@ class CompiledRules:
     def __len__(self) -> int:
         return len(self.mech_col)
 
+    @property
+    def table(self) -> tuple[np.ndarray, ...]:
+        """The arrays the rule kernels read, in their order: sign, weight, stage_mask and the CSR terms."""
+        return (self.sign, self.weight, self.stage_mask, self.term_ptr, self.term_level, self.term_col, self.term_neg)
+
 
 def compile_rules(table: RuleTable) -> CompiledRules:
     rows = [r for r in table.rows if r.weight > 0.0]  # zero-weight rows cannot move anything

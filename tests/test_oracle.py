@@ -36,8 +36,9 @@ CASES = {
     },
     # faith low enough that members leave, collaborations dissolve and free organisations search again
     "churn": {
+        "horizon_months": 48,
         "partnering.leave_after_months": 2,
-        "partnering.leave_faith_threshold": 0.45,
+        "partnering.leave_faith_threshold": 0.47,
         "partnering.search_interval_months": 6,
         "events.leadership_turnover_rate": 0.2,
         "events.task_failure_rate": 0.3,

@@ -264,7 +264,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _rule_as_dict(row: Any) -> dict[str, Any]:
-    fields = ("id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "stages")
+    fields = ("id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "prior_weight", "stages")
     data = {name: getattr(row, name, None) for name in fields}
     for name in ("context", "stages"):
         value = data[name]
@@ -318,13 +318,17 @@ def _cmd_rules(args: argparse.Namespace) -> int:
             r["mechanism"],
             f"{r['sign']:+d}",
             _fmt_number(r["weight"]),
+            _fmt_number(r["prior_weight"]),
             "all" if r["stages"] == list(STAGES) else ",".join(r["stages"]),
             " * ".join(r["context"]),
         ]
         for r in rows
     ]
-    sys.stdout.write(_table(["id", "source", "mechanism", "sign", "weight", "stages", "context"], table))
-    print(f"{len(rows)} rules; `collabsim rules --format json` adds the catalogue id and link of each")
+    sys.stdout.write(_table(["id", "source", "mechanism", "sign", "weight", "prior", "stages", "context"], table))
+    print(
+        f"{len(rows)} rules; weight = the calibrated monthly weight runs use, prior = the strength class written in "
+        "rules.yaml (docs/calibration.md); `--format json` adds the catalogue id and link of each"
+    )
     return EXIT_OK
 
 

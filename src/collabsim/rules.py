@@ -41,6 +41,8 @@ class Rule:
     stages: tuple[str, ...]
     inverted: bool = False
     note: str = ""
+    prior_weight: float | None = None
+    """The weight written in rules.yaml (its strength class) before calibration; None for an uncalibrated table."""
 
     @property
     def terms(self) -> tuple[tuple[str, bool], ...]:
@@ -170,10 +172,86 @@ def parse_rows(raw: list[dict[str, Any]], where: str = _RULES_FILE) -> RuleTable
 
 
 @lru_cache(maxsize=1)
-def load_rule_table() -> RuleTable:
-    """The packaged rule table (validated once per process)."""
+def load_prior_table() -> RuleTable:
+    """The rule table as written in rules.yaml: each weight is its row's strength class (the prior)."""
     text = resources.files("collabsim").joinpath("data", _RULES_FILE).read_text(encoding="utf-8")
     return parse_rows(yaml.safe_load(text), where=f"collabsim/data/{_RULES_FILE}")
+
+
+# Formation rows set a starting value once; they are balanced like every variable but not on the monthly clock.
+ONCE_VARIABLES = frozenset({"initial_trust", "initial_faith"})
+
+
+def neutral_hazard(rule: Rule) -> float:
+    """A row's hazard when every context term reads 0.5 (the neutral context of the balance step)."""
+    return rule.weight * 0.5 ** len(rule.context)
+
+
+def relaxation_pairs(table: RuleTable) -> set[str]:
+    """Ids of the rows that form relaxation pairs: two ``model`` rows moving one variable in opposite directions
+    with equal weights whose contexts differ only in one term read as ``x`` by one and ``not x`` by the other. Such
+    a pair holds the variable at the level ``x`` (e.g. care quality at the organisation's own performance)."""
+
+    def flip(term: str) -> str:
+        return term[4:] if term.startswith("not ") else "not " + term
+
+    model = [r for r in table.rows if r.link == "model"]
+    paired: set[str] = set()
+    for a in model:
+        for b in model:
+            if a.sign > 0 > b.sign and a.mechanism == b.mechanism and a.weight == b.weight:
+                only_a, only_b = set(a.context) - set(b.context), set(b.context) - set(a.context)
+                if len(only_a) == len(only_b) == 1 and flip(only_a.pop()) == only_b.pop():
+                    paired |= {a.id, b.id}
+    return paired
+
+
+def calibrate(prior: RuleTable, rate: float) -> RuleTable:
+    """The calibration procedure of docs/calibration.md, applied to a prior table.
+
+    1. Balance: for every variable moved both ways, its raising rows are scaled by (U + D) / 2U and its lowering
+       rows by (U + D) / 2D, where U and D are their summed neutral hazards: at a neutral context the rules then give
+       the variable no drift of its own (the source gives signs, not sizes, and reports more raising than lowering
+       links for most mechanisms), and its total rate stays the same. Relaxation pairs (``relaxation_pairs``) are
+       left out: they hold a variable at an organisation's own level, which balancing would move.
+    2. Rate: every monthly row is multiplied by ``rate``, the one magnitude fitted to the calibration target
+       (``data/calibration.yaml``, written by ``experiments/calibrate.py``).
+    """
+    fixed = relaxation_pairs(prior)
+    up: dict[str, float] = {}
+    down: dict[str, float] = {}
+    for r in prior.rows:
+        if r.id not in fixed:
+            side = up if r.sign > 0 else down
+            side[r.mechanism] = side.get(r.mechanism, 0.0) + neutral_hazard(r)
+    rows = []
+    for r in prior.rows:
+        u, d = up.get(r.mechanism, 0.0), down.get(r.mechanism, 0.0)
+        factor = 1.0
+        if r.id not in fixed and u > 0 and d > 0:
+            factor = (u + d) / (2 * u) if r.sign > 0 else (u + d) / (2 * d)
+        if r.mechanism not in ONCE_VARIABLES:
+            factor *= rate
+        rows.append(Rule(**{**r.__dict__, "weight": r.weight * factor, "prior_weight": r.weight}))
+    return RuleTable(tuple(rows), prior.path)
+
+
+@lru_cache(maxsize=1)
+def load_calibration() -> dict[str, Any]:
+    """data/calibration.yaml: the fitted rate and how it was obtained."""
+    text = resources.files("collabsim").joinpath("data", "calibration.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    rate = data.get("rate") if isinstance(data, dict) else None
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
+        where = "collabsim/data/calibration.yaml"
+        raise CollabsimInputError(file=where, key="rate", value=rate, allowed="a number > 0")
+    return data
+
+
+@lru_cache(maxsize=1)
+def load_rule_table() -> RuleTable:
+    """The packaged rule table with the shipped calibration applied: what every run uses by default."""
+    return calibrate(load_prior_table(), float(load_calibration()["rate"]))
 
 
 @dataclass(frozen=True)

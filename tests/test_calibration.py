@@ -1,0 +1,91 @@
+"""The calibration procedure (docs/calibration.md): balance, one rate, and the shipped calibration's provenance."""
+
+import hashlib
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from collabsim.rules import (
+    ONCE_VARIABLES,
+    calibrate,
+    load_calibration,
+    load_prior_table,
+    load_rule_table,
+    neutral_hazard,
+    relaxation_pairs,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sums(table, exclude):
+    up, down = {}, {}
+    for r in table.rows:
+        if r.id not in exclude:
+            side = up if r.sign > 0 else down
+            side[r.mechanism] = side.get(r.mechanism, 0.0) + neutral_hazard(r)
+    return up, down
+
+
+def test_balance_gives_no_drift_at_a_neutral_context_and_keeps_each_total_rate():
+    prior = load_prior_table()
+    pairs = relaxation_pairs(prior)
+    balanced = calibrate(prior, rate=1.0)
+    (u0, d0), (u1, d1) = sums(prior, pairs), sums(balanced, pairs)
+    both = [m for m in u0 if m in d0]
+    assert len(both) > 30  # most variables are moved both ways
+    for m in both:
+        assert u1[m] == pytest.approx(d1[m], rel=1e-12), m
+        assert u1[m] + d1[m] == pytest.approx(u0[m] + d0[m], rel=1e-12), m
+    for m in set(u0) ^ set(d0):  # moved one way only: nothing to balance
+        assert (u1.get(m), d1.get(m)) == pytest.approx((u0.get(m), d0.get(m))), m
+
+
+def test_relaxation_pairs_are_matched_model_rows_and_stay_matched():
+    prior = load_prior_table()
+    pairs = relaxation_pairs(prior)
+    assert {"model-care-quality-toward-baseline", "model-care-quality-decay"} <= pairs
+    assert "model-behaviour-decays-below-threshold" not in pairs  # one-sided closure: balanced like a theory row
+    by_id = {r.id: r for r in calibrate(prior, rate=3.0).rows}
+    for rid in pairs:
+        r = by_id[rid]
+        assert r.link == "model"
+        assert r.weight == pytest.approx(3.0 * r.prior_weight)  # only the rate touches them
+
+
+def test_the_rate_scales_monthly_rows_only():
+    prior = load_prior_table()
+    one, two = calibrate(prior, rate=1.0), calibrate(prior, rate=2.5)
+    for a, b in zip(one.rows, two.rows, strict=True):
+        expected = a.weight if a.mechanism in ONCE_VARIABLES else 2.5 * a.weight
+        assert b.weight == pytest.approx(expected), a.id
+        assert a.prior_weight == b.prior_weight == next(r.weight for r in prior.rows if r.id == a.id)
+
+
+def test_runs_use_the_shipped_calibration():
+    shipped = calibrate(load_prior_table(), float(load_calibration()["rate"]))
+    assert [r.weight for r in load_rule_table().rows] == [r.weight for r in shipped.rows]
+
+
+def test_shipped_calibration_was_fitted_to_the_shipped_rules():
+    """Changing rules.yaml without re-running experiments/calibrate.py fails here: the rate belongs to the table."""
+    data = load_calibration()
+    rules = resources.files("collabsim").joinpath("data", "rules.yaml").read_bytes()
+    assert data["rules_yaml_sha256"] == hashlib.sha256(rules).hexdigest(), "re-run python experiments/calibrate.py"
+    target = data["target"]
+    assert target["band"][0] <= target["achieved"] <= target["band"][1]
+
+
+def test_calibration_target_holds_at_the_shipped_rate():
+    """C1 re-evaluated from scratch (fewer replicates than the fit, so only the band is checked)."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "calibrate.py"), "--check", "--replications", "25"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ok" in out.stdout

@@ -20,9 +20,7 @@ the result is reproducible bit for bit:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +77,6 @@ def main() -> None:
         sys.exit(0 if ok else 1)
     rate = float(f"{fit(args.replications)[0]:.3g}")
     value = target_statistic(rate, args.replications)
-    rules_hash = hashlib.sha256(resources.files("collabsim").joinpath("data", "rules.yaml").read_bytes()).hexdigest()
     data = {
         "rate": rate,
         "procedure": "docs/calibration.md: strength-class priors (rules.yaml), neutral-context balance, one rate",
@@ -94,7 +91,7 @@ def main() -> None:
             "replications_per_arm": args.replications,
             "seed": load_scenario(SCENARIO).seed,
         },
-        "rules_yaml_sha256": rules_hash,
+        "rules_fingerprint": load_prior_table().fingerprint(),
     }
     header = "# Written by experiments/calibrate.py; do not edit by hand (docs/calibration.md).\n"
     OUT.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

@@ -7,6 +7,7 @@ plain-Python reference evaluate identically; no Python callable ever reaches num
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,6 +59,12 @@ class Rule:
 class RuleTable:
     rows: tuple[Rule, ...]
     path: str = _RULES_FILE
+
+    def fingerprint(self) -> str:
+        """SHA-256 of what the dynamics read from each row (id, link, context, mechanism, sign, weight, stages), so
+        notes and sources can change without invalidating a calibration."""
+        fields = [(r.id, r.link, r.context, r.mechanism, r.sign, r.weight, r.stages) for r in self.rows]
+        return hashlib.sha256(repr(fields).encode()).hexdigest()
 
     def ids(self) -> set[str]:
         return {r.id for r in self.rows} | {r.cmoc for r in self.rows if r.cmoc}

@@ -192,3 +192,14 @@ def test_a_failing_run_is_named_and_finished_runs_are_kept(tiny, tmp_path, monke
     assert load_results(tmp_path / "out").summary["run_id"].tolist() == [0, 1, 2]
     monkeypatch.setattr(api, "simulate", real)
     assert collabsim.sweep(tiny, executor="serial", out=tmp_path / "out").complete  # resume after the fix
+
+
+def test_stored_time_series_are_the_runs_own(reference, tiny):
+    """The sweep writes Arrow straight from the recorded arrays; it must equal SimulationResult.timeseries."""
+    plan = SweepPlan(tiny)
+    stored = reference.timeseries(arm="mandated", point=1)
+    for replicate in (0, 1):
+        own = simulate(plan.scenario_for("mandated", 1), seed=tiny.seed, key=(replicate,)).timeseries
+        got = stored[stored["replicate"] == replicate].reset_index(drop=True)
+        assert (got["run_id"] == plan.run_id("mandated", 1, replicate)).all()
+        pd.testing.assert_frame_equal(got[list(own.columns)], own)

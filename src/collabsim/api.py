@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from collabsim.engine import Engine
-from collabsim.network import TYPE_NAMES
 from collabsim.population import SECTORS
 from collabsim.recorder import summarise, timeseries
 from collabsim.scenario import Scenario, load_scenario
@@ -43,7 +42,7 @@ class SimulationResult:
 
     @cached_property
     def timeseries(self) -> pd.DataFrame:
-        return timeseries(self.engine.records, self.engine.state, TYPE_NAMES)
+        return timeseries(self.engine.records, self.engine.state)
 
     @cached_property
     def organisations(self) -> pd.DataFrame:

@@ -9,7 +9,9 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from collabsim.network import TYPE_NAMES
 from collabsim.rules import DISSOLVED, STAGES
 from collabsim.variables import COLUMN
 
@@ -74,42 +76,62 @@ def maturity_level(score: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(score), -1, level)
 
 
-def timeseries(records: list[tuple[int, np.ndarray]], st, type_names) -> pd.DataFrame:
-    """Tidy frame from the engine's compiled segments: one row per month and collaboration existing then. The row
-    of month m is the state after m months; means are NaN for collaborations without active members."""
-    names = [
-        "month",
-        "collaboration",
-        "type",
-        "mandated",
-        "stage",
-        "n_members",
-        *[v for _, v in TIMESERIES_COLUMNS],
-        "maturity",
-    ]
-    frames = []
-    for m0, rec in records:
-        months, _, n_col = rec.shape
-        if n_col == 0:
-            continue
-        cols = {
-            "month": np.repeat(np.arange(m0 + 1, m0 + 1 + months, dtype=np.int32), n_col),
-            "collaboration": np.tile(np.arange(n_col, dtype=np.int32), months),
-            "stage": rec[:, 0].ravel().astype(np.int8),
-            "n_members": rec[:, 1].ravel().astype(np.int32),
-        }
-        for f, (_, v) in enumerate(TIMESERIES_COLUMNS):
-            cols[v] = rec[:, 2 + f].ravel()
-        cols["maturity"] = maturity_level(rec[:, -1].ravel()).astype(np.int8)
-        frames.append(pd.DataFrame(cols))
-    if not frames:
-        return pd.DataFrame({n: [] for n in names})
-    df = pd.concat(frames, ignore_index=True)
-    df.insert(2, "type", pd.Categorical.from_codes(st.col_type[df["collaboration"]], categories=list(type_names)))
-    df.insert(3, "mandated", st.K[COLUMN["mandated"], df["collaboration"]] > 0)
-    df["stage"] = pd.Categorical.from_codes(df["stage"], categories=list(STAGE_NAMES))
-    df["maturity"] = pd.Categorical.from_codes(df["maturity"], categories=list(MATURITY_LEVELS))
-    return df
+def timeseries_columns(records: list[tuple[int, np.ndarray]], st) -> dict[str, np.ndarray]:
+    """The time series as plain column arrays: one row per month and collaboration existing then (the row of month m
+    is the state after m months; means are NaN for collaborations without active members). ``type``, ``stage`` and
+    ``maturity`` are codes into TYPE_NAMES, STAGE_NAMES and MATURITY_LEVELS (maturity -1: undefined)."""
+    parts = [(m0, rec) for m0, rec in records if rec.shape[2]]
+    months = np.concatenate(
+        [np.repeat(np.arange(m0 + 1, m0 + 1 + rec.shape[0], dtype=np.int32), rec.shape[2]) for m0, rec in parts]
+        or [np.zeros(0, np.int32)]
+    )
+    collab = np.concatenate(
+        [np.tile(np.arange(rec.shape[2], dtype=np.int32), rec.shape[0]) for _, rec in parts] or [np.zeros(0, np.int32)]
+    )
+
+    def field(f: int) -> np.ndarray:
+        return np.concatenate([rec[:, f].ravel() for _, rec in parts] or [np.zeros(0)])
+
+    cols = {
+        "month": months,
+        "collaboration": collab,
+        "type": st.col_type[collab].astype(np.int8),
+        "mandated": st.K[COLUMN["mandated"], collab] > 0,
+        "stage": field(0).astype(np.int8),
+        "n_members": field(1).astype(np.int32),
+    }
+    for f, (_, v) in enumerate(TIMESERIES_COLUMNS):
+        cols[v] = field(2 + f)
+    cols["maturity"] = maturity_level(field(-1)).astype(np.int8)
+    return cols
+
+
+CATEGORIES = {"type": TYPE_NAMES, "stage": STAGE_NAMES, "maturity": MATURITY_LEVELS}
+
+
+def timeseries(records: list[tuple[int, np.ndarray]], st) -> pd.DataFrame:
+    """The time series as a tidy DataFrame (``timeseries_columns`` with categorical type, stage and maturity)."""
+    cols = timeseries_columns(records, st)
+    for name, categories in CATEGORIES.items():
+        cols[name] = pd.Categorical.from_codes(cols[name], categories=list(categories))
+    return pd.DataFrame(cols)
+
+
+def timeseries_arrow(columns: list[dict[str, np.ndarray]], extra: dict[str, list[int]]) -> pa.Table:
+    """Several runs' ``timeseries_columns`` as one Arrow table, with ``extra`` constant-per-run int64 columns (e.g.
+    run_id) first; the categorical columns become dictionary arrays over the full category lists, so every file of
+    a sweep has the same schema and pandas reads them back as Categoricals."""
+    n = [len(c["month"]) for c in columns]
+    arrays = {name: np.repeat(np.asarray(values, np.int64), n) for name, values in extra.items()}
+    for name in columns[0]:
+        values = np.concatenate([c[name] for c in columns])
+        if name in CATEGORIES:
+            arrays[name] = pa.DictionaryArray.from_arrays(
+                pa.array(values, mask=values < 0), pa.array(CATEGORIES[name], pa.string())
+            )
+        else:
+            arrays[name] = values
+    return pa.table(arrays)
 
 
 def summarise(st, agg: dict[str, np.ndarray], synergy_share: float, maturity: np.ndarray) -> dict[str, float]:

@@ -365,13 +365,6 @@ class RunFailed(Exception):
         )
 
 
-def _timeseries_table(frames: list[pd.DataFrame]) -> pa.Table | None:
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return None
-    return pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
-
-
 def run_batch(task: BatchTask) -> BatchResult:
     """Run the runs of one batch and return their summaries and time series (this is what workers execute)."""
     from collabsim.api import simulate  # noqa: PLC0415 - the engine loads in the worker
@@ -400,9 +393,11 @@ def _numba_threads(n: int | None) -> Iterator[None]:
 
 
 def _run_batch(task: BatchTask, simulate: Any) -> BatchResult:
+    from collabsim.recorder import timeseries_arrow, timeseries_columns  # noqa: PLC0415 - engine modules, in workers
+
     base_json = task.base.model_dump_json()
     summaries: list[dict[str, Any]] = []
-    frames: dict[tuple[str, int], list[pd.DataFrame]] = {}
+    runs: dict[tuple[str, int], list[tuple[int, int, dict[str, np.ndarray]]]] = {}
     for run_id, arm, point, replicate, overrides in task.runs:
         try:
             scenario = _apply_cached(base_json, json.dumps(overrides, sort_keys=True))
@@ -414,16 +409,20 @@ def _run_batch(task: BatchTask, simulate: Any) -> BatchResult:
         summaries.append(
             {"run_id": run_id, "arm": arm, "point": point, "replicate": replicate, "metrics": dict(result.summary)}
         )
-        if task.timeseries:
-            ts = result.timeseries
-            ts.insert(0, "run_id", np.int64(run_id))
-            ts.insert(1, "replicate", np.int64(replicate))
-            frames.setdefault((arm, point), []).append(ts)
-    tables = []
-    for (arm, point), fs in frames.items():
-        table = _timeseries_table(fs)
-        if table is not None:
-            tables.append((arm, point, table))
+        if task.timeseries:  # straight from the recorded arrays to Arrow (no DataFrame per run)
+            columns = timeseries_columns(result.engine.records, result.engine.state)
+            if len(columns["month"]):
+                runs.setdefault((arm, point), []).append((run_id, replicate, columns))
+    tables = [
+        (
+            arm,
+            point,
+            timeseries_arrow(
+                [c for *_, c in group], {"run_id": [r[0] for r in group], "replicate": [r[1] for r in group]}
+            ),
+        )
+        for (arm, point), group in runs.items()
+    ]
     if task.store is not None:  # a batch is committed by its summary part, which the caller writes afterwards
         SweepStore(task.store).write_timeseries(task.batch, tables)
         tables = []

@@ -193,7 +193,7 @@ def test_malformed_set_option(capsys, option):
 
 
 def test_set_schedule_month_beyond_horizon(capsys):
-    code, _, err = run_cli(capsys, "run", "mandate_at_36", "--set", "horizon_months=30")
+    code, _, err = run_cli(capsys, "run", "mandate_midway", "--set", "horizon_months=30")
     assert code == 2
     assert_one_line_error(err, "--set", "events.schedule[0].month", "36", "an integer from 0 to 29")
 
@@ -256,7 +256,7 @@ def test_scenario_check_describe_show_ok(capsys):
     assert code == 0 and "| `population.n_orgs` |" in out
     code, out, _ = run_cli(capsys, "scenario", "describe")
     assert code == 0 and "population.n_orgs" in out
-    code, out, _ = run_cli(capsys, "scenario", "show", "mandate_at_36")
+    code, out, _ = run_cli(capsys, "scenario", "show", "mandate_midway")
     assert code == 0 and "month: 36" in out
 
 

@@ -41,9 +41,9 @@ REQUIRED = {
     "buddying",
     "peer_review_trial",
     "commissioned_integrated_service",
-    "competitive_region",
-    "mandate_at_36",
-    "pandemic",
+    "competitive_baseline",
+    "mandate_midway",
+    "pandemic_shock",
 }
 
 
@@ -90,7 +90,7 @@ def test_shipped_scenarios_express_their_designs():
     assert buddying.partnering.assignment == "buddy_better_performer"
     voluntary = load_scenario("voluntary")
     assert voluntary.partnering.regime == "voluntary"
-    at36 = load_scenario("mandate_at_36")
+    at36 = load_scenario("mandate_midway")
     assert at36.partnering.regime == "voluntary"
     (event,) = at36.events.schedule
     assert (event.type, event.month, event.assignment) == ("mandate", 36, "geographic")
@@ -100,7 +100,7 @@ def test_shipped_scenarios_express_their_designs():
     assert {i.type for i in trial.interventions} == {"peer_review", "external_broker"}
     assert trial.population.n_orgs == 100  # 27 + 23 pairs
     assert all(math.isclose(i.coverage, 0.54) for i in trial.interventions)  # 27 of 50 pairs
-    pandemic = load_scenario("pandemic")
+    pandemic = load_scenario("pandemic_shock")
     assert [e.type for e in pandemic.events.schedule] == ["pandemic"]
     commissioned = load_scenario("commissioned_integrated_service")
     assert commissioned.horizon_months == 24
@@ -466,7 +466,7 @@ def test_content_hash_stable_and_sensitive(tmp_path: Path):
 
 
 def test_resolved_dict_round_trips():
-    sc = load_scenario("mandate_at_36")
+    sc = load_scenario("mandate_midway")
     data = sc.resolved_dict()
     assert data["events"]["schedule"][0]["group_size"] == 5
     assert Scenario.from_dict(data).content_hash() == sc.content_hash()

@@ -4,6 +4,8 @@
     collabsim sweep SCENARIO [--executor serial|process|dask] [--workers N] [--scheduler ADDRESS] [--out DIR]
                              [--resume] [--set key=value ...] [--batch-size N] [--threads N] [--no-timeseries]
                              [--quiet]
+    collabsim sensitivity SCENARIO [--method morris|sobol] [--parameters FACTOR ...] [--samples N] [--replications N]
+                                   [--out DIR] [--workers N] [--set key=value ...]
     collabsim rules [--format table|json]
     collabsim scenario check FILE [--set key=value ...]
     collabsim scenario show FILE [--set key=value ...]
@@ -263,6 +265,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    scenario = _load(args.scenario, args.set)
+    from collabsim import sensitivity  # noqa: PLC0415 - SALib, numba load only when a command needs them
+
+    try:
+        return sensitivity.run_command(args, scenario)
+    except KeyboardInterrupt:
+        print("collabsim: interrupted: finished runs are saved; run the same command again to finish", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
 def _rule_as_dict(row: Any) -> dict[str, Any]:
     fields = ("id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "prior_weight", "stages")
     data = {name: getattr(row, name, None) for name in fields}
@@ -441,6 +454,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--quiet", action="store_true", help="no progress bar and no closing table")
     sweep.set_defaults(handler=_cmd_sweep)
+
+    sens = commands.add_parser(
+        "sensitivity",
+        help="global sensitivity analysis (SALib morris or sobol) of the main metrics to rule weights and parameters",
+        description="Rank rule-weight groups and scenario parameters by their influence on share_synergy, "
+        "task_achievement and, with two arms, their gap: a morris or sobol sweep (resumable) analysed with SALib. "
+        "Writes OUT/sensitivity.csv and OUT/sensitivity.png. See docs/sensitivity.md.",
+    )
+    sens.add_argument("scenario", metavar="SCENARIO", help="scenario file, or a built-in scenario name")
+    _add_set(sens)
+    from collabsim.sensitivity import add_arguments as sensitivity_arguments  # noqa: PLC0415 - argparse only
+
+    sensitivity_arguments(sens)
+    sens.set_defaults(handler=_cmd_sensitivity)
 
     bench = commands.add_parser("bench", help="benchmark the engine against the reference (never asserts times)")
     from collabsim.bench import build_parser as bench_parser  # noqa: PLC0415 - argparse only, no numba

@@ -10,6 +10,9 @@ Four designs over any scenario keys (dotted, as in ``--set``), each a list of *p
 - ``morris``: ``samples`` one-at-a-time trajectories on a ``levels`` grid, ``samples * (D + 1)`` points (SALib
   ``morris``).
 
+With ``groups`` (sobol and morris), D is the number of SALib groups: the parameters of a group move together and
+share one index (the problem gets SALib's ``groups`` list).
+
 The sampling designs draw from a seed (``sweep.seed``, else the scenario's seed), so a design is reproducible from its
 scenario. How a sample in [0, 1) becomes a value: a numeric range from ``low`` to ``high`` linearly or, with
 ``scale: log``, log-uniformly; an integer key uniformly over the integers ``low`` ... ``high``; a list of ``values``
@@ -185,6 +188,8 @@ def _parameters(scenario: Scenario, spec: SweepSpec) -> tuple[Parameter, ...]:
 def design_size(spec: SweepSpec) -> int:
     """How many points the design of ``spec`` has (without building it)."""
     d = len(spec.parameters)
+    if spec.groups:  # SALib groups: D is the number of groups (a parameter not listed is a group of its own)
+        d = len({spec.groups.get(key, key) for key in spec.parameters})
     if spec.design == "grid":
         return math.prod(len(p.values) if p.values is not None else int(p.num or 0) for p in spec.parameters.values())
     n = int(spec.samples or 0)
@@ -207,7 +212,13 @@ def build_design(scenario: Scenario) -> Design:
         return Design("grid", params, points)
 
     seed = scenario.seed if spec.seed is None else spec.seed
-    problem = {"num_vars": len(params), "names": [p.key for p in params], "bounds": [p.bounds() for p in params]}
+    problem: dict[str, Any] = {
+        "num_vars": len(params),
+        "names": [p.key for p in params],
+        "bounds": [p.bounds() for p in params],
+    }
+    if spec.groups:
+        problem["groups"] = [spec.groups.get(p.key, p.key) for p in params]
     n = int(spec.samples or 0)
     salib_seed = seed % 2**32  # SALib's samplers take 32-bit seeds (legacy RandomState in places)
     if spec.design == "lhs":

@@ -690,6 +690,11 @@ class SweepSpec(_Model):
     )
     levels: int = _range(4, "morris: number of levels of the grid the trajectories walk on", 2, 1000)
     second_order: bool = Field(False, description="sobol: sample for second-order indices too (N(2D+2) points)")
+    groups: dict[str, str] | None = Field(
+        None,
+        description="sobol, morris: SALib groups, parameter key -> group name; the keys of a group move together and "
+        "get one index; a parameter not listed is a group of its own (D becomes the number of groups)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -732,6 +737,23 @@ class SweepSpec(_Model):
             raise _FieldProblem(("samples",), self.samples, "a power of 2 (Saltelli's scheme): 64, 128, 256, ...")
         if self.design == "morris" and self.samples is not None and self.samples < 2:
             raise _FieldProblem(("samples",), self.samples, "an integer >= 2 (trajectories)")
+        if self.groups is not None:
+            if self.design not in ("sobol", "morris"):
+                raise _FieldProblem(
+                    ("groups",), NO_VALUE, "null for a grid or lhs design", problem="groups are for sobol and morris"
+                )
+            for key, group in self.groups.items():
+                if key not in self.parameters:
+                    hint = suggest(key, self.parameters)
+                    raise _FieldProblem(
+                        ("groups", key),
+                        group,
+                        "a key of sweep.parameters",
+                        problem="not a swept parameter",
+                        hint=f"did you mean {hint}?" if hint else None,
+                    )
+                if not group:
+                    raise _FieldProblem(("groups", key), group, "a non-empty group name")
         keys = list(self.parameters)
         for key, param in self.parameters.items():
             try:
@@ -792,7 +814,7 @@ class Scenario(_Model):
         "(docs/sweeps.md)",
         json_schema_extra={
             "allowed": "null or a mapping with keys design, parameters, replications, samples, seed, levels, "
-            "second_order"
+            "second_order, groups"
         },
     )
     arms: dict[str, dict[str, Any]] | None = Field(

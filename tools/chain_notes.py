@@ -81,7 +81,7 @@ def flow(d: dict) -> str:
 def rewrite(blocks: dict[str, dict]) -> None:
     """Replace or add the ``  chain:`` line of each row in ``blocks`` (text edit: comments and layout kept)."""
     lines = RULES.read_text(encoding="utf-8").splitlines()
-    out, rid, pending = [], None, None
+    out, rid = [], None
 
     def flush():
         if rid is not None and rid in blocks:
@@ -111,7 +111,9 @@ def main() -> None:
         for rid, c in chain_checks(workers=int(sys.argv[2]) if len(sys.argv) > 2 else 1, progress=True).items():
             flag = "OK " if c.ok else "BAD"
             print(
-                f"{flag} {rid:60s} {c.scenario:9s} {c.outcome!s:30s} {c.sign:+d} eff {c.effect:+.5f} [{c.lo:+.5f}, {c.hi:+.5f}] mech {c.mechanism_effect:+.5f} shown={c.shown} contra={c.contradicted} declared={c.declared_shown}"
+                f"{flag} {rid:60s} {c.scenario:9s} {c.outcome!s:30s} {c.sign:+d} eff {c.effect:+.5f} "
+                f"[{c.lo:+.5f}, {c.hi:+.5f}] mech {c.mechanism_effect:+.5f} shown={c.shown} "
+                f"contra={c.contradicted} declared={c.declared_shown}"
             )
     elif cmd == "notes":
         notes = yaml.safe_load(Path(sys.argv[2]).read_text(encoding="utf-8"))

@@ -818,8 +818,14 @@ def evaluate_pattern(pattern: Pattern, observations: dict[str, list[dict[str, An
         "run:faith",
         "run:conflict",
     }
+
+    def mean(values: list[float]) -> float:
+        v = np.asarray(values, float)
+        v = v[~np.isnan(v)]
+        return float(v.mean()) if len(v) else math.nan
+
     arm_means = {
-        a: {m: float(np.nanmean([o.get(m, math.nan) for o in obs[:reps]])) for m in sorted(metrics)}
+        a: {m: mean([o.get(m, math.nan) for o in obs[:reps]]) for m in sorted(metrics)}
         for a, obs in observations.items()
     }
     return PatternResult(pattern, reps, tuple(stats_out), arm_means)

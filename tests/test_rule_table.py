@@ -73,7 +73,7 @@ def _expected_mechanism_sign(row: dict, c: dict) -> int:
 
 def test_table_is_a_list_of_rows_with_the_documented_keys():
     required = {"id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "stages"}
-    allowed = required | {"inverted", "note"}
+    allowed = required | {"inverted", "note", "chain"}
     assert isinstance(rules(), list) and rules()
     for row in rules():
         assert required <= row.keys() <= allowed, row.get("id")
@@ -204,3 +204,41 @@ def test_behaviour_rises_only_past_the_threshold():
     assert len(raising) > len(exempt)
     for r in raising:
         assert r["id"] in exempt or "above_threshold" in r["context"], r["id"]
+
+
+def _chain_claim(row: dict) -> tuple[str | None, int]:
+    """The whole-run claim the catalogue makes for a row (docs/rule_format.md, ``chain:``), derived independently:
+    model and outcome rows claim their own variable in their sign; a direct-form row the outcome it moves; a
+    mechanism row the first catalogue outcome that is a model state variable, preferring one other than the variable
+    the row moves, in the stated sign pole x sign_mechanism x sign_outcome."""
+    if row["link"] != "mechanism" or catalogue()[row["cmoc"]]["rule_form"] == "direct":
+        return row["mechanism"], int(row["sign"])
+    c = catalogue()[row["cmoc"]]
+    effect = POLE[c["context_pole"]] * c["sign_mechanism"]
+    found = []
+    for name, s in zip(c["outcome"], c["sign_outcome"], strict=True):
+        flip = 1
+        if name in COMPLEMENT_OF.values():
+            name, flip = next(k for k, v in COMPLEMENT_OF.items() if v == name), -1
+        name = next((k for k, v in OUTCOME_ALIAS.items() if v == name), name)
+        if name in VARIABLES and VARIABLES[name].kind in ("state", "initial"):
+            found.append((name != row["mechanism"], name, effect * s * flip))
+    if not found:
+        return None, 0
+    best = max(found, key=lambda f: f[0])  # the first one down the chain, else the row's own variable
+    best = next(f for f in found if f[0] == best[0])
+    return best[1], best[2]
+
+
+def test_every_row_states_its_whole_run_claim_as_the_catalogue_does():
+    for row in rules():
+        chain = row.get("chain")
+        assert isinstance(chain, dict), row["id"]
+        outcome, sign = _chain_claim(row)
+        assert chain["outcome"] == outcome, (row["id"], chain, outcome)
+        if outcome is not None:
+            assert chain["sign"] == sign, (row["id"], chain, sign)
+        else:
+            assert chain.get("shown") is False and "not a model state variable" in chain["reason"], row["id"]
+        if chain.get("shown", True) is False:
+            assert len(chain.get("reason", "")) > 20, row["id"]

@@ -7,6 +7,7 @@
     collabsim sensitivity SCENARIO [--method morris|sobol] [--parameters FACTOR ...] [--samples N] [--replications N]
                                    [--out DIR] [--workers N] [--set key=value ...]
     collabsim rules [--format table|json]
+    collabsim validate [--rules] [--patterns] [--out DIR] [--replications N] [--workers N] [--quiet]
     collabsim scenario check FILE [--set key=value ...]
     collabsim scenario show FILE [--set key=value ...]
     collabsim scenario describe [--format table|markdown]
@@ -345,6 +346,34 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from collabsim.validation import RULE_COLUMNS, rules_table_rows, validate  # noqa: PLC0415
+
+    both = not (args.rules or args.patterns)
+    report = validate(
+        rules=args.rules or both,
+        patterns=args.patterns or both,
+        replications=args.replications,
+        workers=args.workers or 1,
+        progress=not args.quiet,
+    )
+    path = report.write(args.out or "out/validation")
+    if not args.quiet:
+        if report.local:
+            rows = rules_table_rows(report.table, report.local, report.chain)
+            keep = [0, 2, 5, 3, 6]  # rule id, local sign ok, chain sign ok, effect sizes
+            sys.stdout.write(_table([RULE_COLUMNS[i] for i in keep], [[r[i] for i in keep] for r in rows]))
+        for pr in report.patterns or []:
+            s = ", ".join(f"{x.label} {x.estimate:+.4f} [{x.lo:+.4f}, {x.hi:+.4f}]" for x in pr.stats)
+            print(f"{'PASS' if pr.passed else 'FAIL'} {pr.pattern.name} ({pr.pattern.role}): {s}")
+        c = report.counts()
+        print(
+            ", ".join(f"{k} {v}" for k, v in c.items())
+            + f"; {'PASS' if report.passed else 'FAIL'} in {report.seconds:.0f} s; report: {path}"
+        )
+    return EXIT_OK if report.passed else EXIT_FAILURE
+
+
 def _cmd_scenario_check(args: argparse.Namespace) -> int:
     scenario = _load(args.file, args.set)
     print(
@@ -483,6 +512,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="table (default), json, or dot: the causal web as a Graphviz graph (pipe it to `dot -Tsvg`)",
     )
     rules.set_defaults(handler=_cmd_rules)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check the model against the theory: every rule's sign, and the patterns of 001 (docs/validation.md)",
+        description="Rule conformance (--rules: each rule's local sign and whole-run chain sign) and pattern-oriented "
+        "validation (--patterns); both when neither is given. Writes OUT/validation.md and CSV tables. Exit status 0 "
+        "when every check passes, 1 when one fails.",
+    )
+    validate.add_argument("--rules", action="store_true", help="only the per-rule conformance checks")
+    validate.add_argument("--patterns", action="store_true", help="only the pattern checks")
+    validate.add_argument("--out", metavar="DIR", help="report directory (default: out/validation)")
+    validate.add_argument(
+        "--replications", type=_positive_int, metavar="N", help="replicates per pattern arm (default: each pattern's)"
+    )
+    validate.add_argument("--workers", type=_positive_int, metavar="N", help="worker processes (default 1)")
+    validate.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
+    validate.set_defaults(handler=_cmd_validate)
 
     scenario = commands.add_parser("scenario", help="check, show or describe scenarios")
     sub = scenario.add_subparsers(dest="scenario_command", metavar="SUBCOMMAND", required=True)

@@ -28,6 +28,18 @@ _RULES_FILE = "rules.yaml"
 
 
 @dataclass(frozen=True)
+class Chain:
+    """What a row claims over a whole run (docs/rule_format.md, ``chain:``): with the row acting, ``outcome`` moves
+    in ``sign`` compared with the same run without the row. ``shown: false`` says the whole-run sign cannot be shown
+    under the shipped defaults, and ``reason`` says why (checked by ``collabsim validate --rules``)."""
+
+    outcome: str | None
+    sign: int
+    shown: bool = True
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Rule:
     """One row of the rule table."""
 
@@ -42,6 +54,7 @@ class Rule:
     stages: tuple[str, ...]
     inverted: bool = False
     note: str = ""
+    chain: Chain | None = None
     prior_weight: float | None = None
     """The weight written in rules.yaml (its strength class) before calibration; None for an uncalibrated table."""
 
@@ -111,12 +124,39 @@ def _parse_stages(spec: Any, where: str) -> tuple[str, ...]:
     )
 
 
+def _parse_chain(spec: Any, where: str, at: str) -> Chain | None:
+    """The optional ``chain:`` block of a row: {outcome, sign[, shown, reason]}."""
+    if spec is None:
+        return None
+    allowed = "a mapping {outcome: <state variable or null>, sign: +1|-1, shown: true|false, reason: <text>}"
+    if not isinstance(spec, dict) or not {"outcome"} <= spec.keys() <= {"outcome", "sign", "shown", "reason"}:
+        raise CollabsimInputError(file=where, key=f"{at}.chain", value=spec, allowed=allowed)
+    outcome, shown, reason = spec["outcome"], spec.get("shown", True), spec.get("reason", "")
+    if outcome is not None and (outcome not in VARIABLES or VARIABLES[outcome].kind not in ("state", "initial")):
+        raise CollabsimInputError(
+            file=where, key=f"{at}.chain.outcome", value=outcome, allowed="a variable of kind state or initial, or null"
+        )
+    sign = spec.get("sign", 0 if outcome is None else None)
+    if outcome is not None and (sign not in (1, -1) or isinstance(sign, bool)):
+        raise CollabsimInputError(file=where, key=f"{at}.chain.sign", value=sign, allowed="+1 or -1")
+    if not isinstance(shown, bool) or not isinstance(reason, str):
+        raise CollabsimInputError(file=where, key=f"{at}.chain", value=spec, allowed=allowed)
+    if (outcome is None or not shown) and (shown or not reason.strip()):
+        raise CollabsimInputError(
+            file=where,
+            key=f"{at}.chain.reason",
+            value=reason,
+            allowed="shown: false and a reason when the whole-run sign cannot be shown (or there is no outcome)",
+        )
+    return Chain(outcome=outcome, sign=int(sign), shown=shown, reason=reason.strip())
+
+
 def parse_rows(raw: list[dict[str, Any]], where: str = _RULES_FILE) -> RuleTable:
     """Validate raw rows (as loaded from YAML) into a RuleTable; every problem names the row and the key."""
     if not isinstance(raw, list):
         raise CollabsimInputError(file=where, key=None, value=type(raw).__name__, allowed="a list of rule rows")
     required = {"id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "stages"}
-    optional = {"inverted", "note"}
+    optional = {"inverted", "note", "chain"}
     rows: list[Rule] = []
     seen: set[str] = set()
     for i, row in enumerate(raw):
@@ -173,6 +213,7 @@ def parse_rows(raw: list[dict[str, Any]], where: str = _RULES_FILE) -> RuleTable
                 stages=_parse_stages(row["stages"], where),
                 inverted=bool(row.get("inverted", False)),
                 note=str(row.get("note") or ""),
+                chain=_parse_chain(row.get("chain"), where, at),
             )
         )
     return RuleTable(tuple(rows), where)

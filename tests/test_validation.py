@@ -1,0 +1,121 @@
+"""Pattern-oriented validation (issue 6, docs/validation.md): the machinery fast, each pattern at reduced
+replications slow (strict xfail where the uncalibrated defaults fail it, with the mechanism written down)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from collabsim import validation
+from collabsim.cli import main
+from collabsim.validation import (
+    BIMODALITY_THRESHOLD,
+    PATTERNS,
+    Contrast,
+    Pattern,
+    bimodality_coefficient,
+    ends_minus_middle,
+    evaluate_pattern,
+    paired_ci,
+)
+
+
+def test_bimodality_coefficient_on_constructed_samples():
+    rng = np.random.default_rng(1)
+    two_modes = np.concatenate([rng.normal(0.1, 0.03, 500), rng.normal(0.9, 0.03, 500)])
+    one_mode = rng.normal(0.5, 0.1, 1000)
+    uniform = np.linspace(0, 1, 2001)
+    assert bimodality_coefficient(two_modes) > 0.8
+    assert bimodality_coefficient(one_mode) < BIMODALITY_THRESHOLD - 0.1
+    assert bimodality_coefficient(uniform) == pytest.approx(5 / 9, abs=0.01)
+    assert math.isnan(bimodality_coefficient(np.ones(10)))
+
+
+def test_ends_minus_middle():
+    assert ends_minus_middle(np.array([0.0, 0.1, 0.9, 1.0])) == pytest.approx(0.5)
+    assert ends_minus_middle(np.array([0.0, 0.5, 0.5, 1.0])) == pytest.approx(0.25 - 0.5)
+    assert ends_minus_middle(np.array([0.9, 0.95, 1.0])) == pytest.approx(0.0)  # one end empty
+
+
+def test_paired_ci_is_the_t_interval():
+    d = np.array([0.1, 0.3, 0.2, 0.4, 0.0])
+    m, lo, hi = paired_ci(d)
+    ref = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    assert (m, lo, hi) == pytest.approx((d.mean(), *ref))
+
+
+def _obs(values):
+    return [{"x": v, "collab_behaviour": np.array([v])} for v in values]
+
+
+def test_a_contrast_passes_only_when_its_ci_is_on_the_expected_side():
+    p = Pattern("t", "t", "s", "baseline", {"a": {}, "b": {}}, (Contrast("x", "b", "a", +1),))
+    up = evaluate_pattern(p, {"a": _obs([0, 0, 0, 0]), "b": _obs([1.0, 1.1, 0.9, 1.0])})
+    noisy = evaluate_pattern(p, {"a": _obs([0, 0, 0, 0]), "b": _obs([1.0, -1.0, 0.5, -0.4])})
+    down = evaluate_pattern(p, {"a": _obs([0, 0, 0, 0]), "b": _obs([-1.0, -1.1, -0.9, -1.0])})
+    assert up.passed and not noisy.passed and not down.passed
+    assert up.stats[0].estimate == pytest.approx(1.0)
+
+
+def test_bimodality_statistic_on_constructed_arms():
+    p = Pattern("b", "b", "s", "baseline", {"a": {}}, statistic="bimodality")
+    rng = np.random.default_rng(2)
+    split = [{"collab_behaviour": np.r_[rng.uniform(0, 0.1, 5), rng.uniform(0.9, 1, 5)]} for _ in range(10)]
+    middle = [{"collab_behaviour": rng.uniform(0.4, 0.7, 10)} for _ in range(10)]
+    assert evaluate_pattern(p, {"a": split}).passed
+    assert not evaluate_pattern(p, {"a": middle}).passed
+
+
+def test_patterns_are_named_sourced_and_build_valid_scenarios():
+    names = [p.name for p in PATTERNS]
+    assert len(names) == len(set(names)) == 9
+    for p in PATTERNS:
+        assert p.source.startswith("001") and p.role in ("check", "calibration")
+        assert p.statistic == "bimodality" or p.contrasts
+        for c in p.contrasts:
+            assert c.treatment in p.arms and c.control in p.arms and c.expected in (1, -1)
+        for arm in p.arms:
+            validation.pattern_scenario(p, arm)
+
+
+def test_cli_validate_patterns_writes_a_report(tmp_path):
+    code = main(["validate", "--patterns", "--replications", "2", "--out", str(tmp_path), "--quiet"])
+    text = (tmp_path / "validation.md").read_text()
+    assert code in (0, 1)
+    for p in PATTERNS:
+        assert p.name in text
+    assert (tmp_path / "validation_patterns.csv").exists()
+
+
+def test_cli_validate_bad_input_exits_2(capsys):
+    assert main(["validate", "--replications", "0"]) == 2
+
+
+# Patterns the uncalibrated defaults fail, and why (docs/validation.md; the calibration engineer's targets).
+FAILING = {
+    "bimodal_outcomes": "one mode per regime, mid-range: every voluntary collaboration reaches synergy and holds "
+    "behaviour near 0.7, mandated ones near 0.25 (no stall into inertia, no saturation at synergy)",
+    "formalisation_by_type": "a contract over-formalises even a mandated ICS (optimum 0.6), so "
+    "rf-overformalisation-undermines-trust erodes trust while the confidence route barely reaches behaviour; in "
+    "voluntary informal partnering behaviour is saturated by synergy and the contract's confidence adds a little",
+    "proximity_needs_low_conflict": "communication -> trust is only switched off by conflict (gated by not conflict), "
+    "never reversed: no row lets proximity lower trust when conflict is present (docs/decisions_rules.md §4)",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(p.name, marks=pytest.mark.xfail(strict=True, reason=FAILING[p.name]))
+        if p.name in FAILING
+        else p.name
+        for p in PATTERNS
+    ],
+)
+def test_pattern_holds(name):
+    (result,) = validation.run_patterns([name], replications=10, workers=2)
+    assert result.passed, [(s.label, s.estimate, s.lo, s.hi) for s in result.stats]

@@ -531,9 +531,9 @@ def _analyse(
         by, groups, att_results, index = attribution
         metrics = [m for m in _metric_descriptions() if m in att_results.summary.columns]
         att_table = attribution_table(att_results.summary, index, first, second, metrics, seed, confidence)
-        cmp.attribution = Attribution(
-            by, groups, int(att_results.manifest["replications"]), att_results, att_table, _check(results, att_results, index)
-        )
+        check = _check(results, att_results, index)
+        reps = int(att_results.manifest["replications"])
+        cmp.attribution = Attribution(by, groups, reps, att_results, att_table, check)
     return cmp
 
 
@@ -626,9 +626,11 @@ def _choose_arms(sc: Scenario, arms: Sequence[str] | None) -> tuple[str, str]:
 
                 close = suggest(a, names)
                 raise CollabsimInputError(
-                    "--arms", None, a, "arms of the scenario: " + ", ".join(names), hint=f"did you mean {close}?"
-                    if close
-                    else None
+                    "--arms",
+                    None,
+                    a,
+                    "arms of the scenario: " + ", ".join(names),
+                    hint=f"did you mean {close}?" if close else None,
                 )
         if len(arms) != 2 or arms[0] == arms[1]:
             raise CollabsimInputError("--arms", None, ",".join(arms), "two different arms of the scenario, e.g. a,b")
@@ -642,7 +644,7 @@ def _choose_arms(sc: Scenario, arms: Sequence[str] | None) -> tuple[str, str]:
             names,
             "exactly two arms, or choose two with --arms first,second",
             problem=f"compare needs two arms, the scenario has {len(names)}" if names else "the scenario has no arms",
-            hint=None if names else "add arms: {a: {...}, b: {...}}, or give two files: collabsim compare A.yaml B.yaml",
+            hint=None if names else "add arms: {a: {...}, b: {...}}, or compare two files: collabsim compare A B",
         )
     for a in chosen:
         if a in _FIXED_COLUMNS or any(a == f"{b}_{s}" for b in chosen for s in ("ci_low", "ci_high", "n")):
@@ -736,7 +738,6 @@ def compare(
     try:
         results = sweep(sc, executor=exe, out=out_path, progress=progress, log=log)
         out_path = results.path
-        att = None
         meta: dict[str, Any] = {"format": COMPARE_FORMAT, "arms": list(chosen), "metric": metric}
         if attribute:
             active = {rid for a in chosen for rid, w in effective_weights(sc.arm(a)).items() if w > 0}
@@ -750,7 +751,7 @@ def compare(
                     file=log,
                 )
             att_results = sweep(att_sc, executor=exe, out=att_dir, timeseries=False, progress=progress, log=log)
-            att = (attribute_by, groups, att_results, index)
+            del att_results  # read back by load_comparison
             meta["attribution"] = {
                 "by": attribute_by,
                 "dir": att_dir.name,

@@ -182,9 +182,11 @@ def event_curves(
     replicates (the same resampled replicates for both arms).
 
     ``synergy``: time to the first month in maintenance. Dissolution before synergy rules synergy out (a competing
-    event): such collaborations stay in the risk set until their follow-up ends, which with only administrative
-    censoring makes ``1 - KM`` the cumulative incidence (Aalen–Johansen) rather than the share that would reach
-    synergy if nothing dissolved. ``dissolved``: time to dissolution, censored at the end of follow-up.
+    event): such collaborations stay in the risk set until their follow-up would have ended (censoring here is only
+    the end of the run, known for every collaboration: the Fine–Gray risk set), so ``1 - KM`` estimates the
+    cumulative incidence, the share that actually got there (exactly that share when every collaboration is followed
+    as long), not the share that would get there if nothing dissolved. ``dissolved``: time to dissolution,
+    censored at the end of follow-up.
     """
     index = {r: i for i, r in enumerate(replicates)}
     weights = stats.replicate_weights(len(replicates), KM_RESAMPLES, stats.rng_for(seed, 2))

@@ -677,8 +677,9 @@ def build_comparison_doc(cmp: Comparison) -> _Doc:
         doc.add(
             "<p>Kaplan–Meier estimates over every collaboration formed, by months since it formed; collaborations "
             "still without the event at the end of the run are censored. Dissolution before synergy is a competing "
-            "event: those collaborations stay in the risk set until their follow-up ends, so the synergy curve is "
-            "the cumulative incidence (the share that actually got there). Bands and intervals: 95%, bootstrap of "
+            "event: those collaborations stay in the risk set until their follow-up would have ended, so the synergy "
+            "curve estimates the cumulative incidence (the share that actually got there, not the share that would "
+            "have if none dissolved). Bands and intervals: 95%, bootstrap of "
             "whole replicates (1,000 resamples; the collaborations of one run are not independent), paired between "
             "arms.</p>"
         )

@@ -845,7 +845,7 @@ def build_sweep_doc(results: SweepResults, metrics: Sequence[str] | None = None)
     params = results.parameters
     doc.add(f"<h1>Sweep: {_e(sc.name)}</h1>")
     doc.add(
-        f'<p class="sub">{len(results.design)} design point(s) ({_e(design.get("kind"))}) x {len(results.arms)} '
+        f'<p class="sub">{len(results.design)} design point(s) ({_e(design.get("design"))}) x {len(results.arms)} '
         f"arm(s) x {results.manifest.get('replications')} replicate(s); {len(results.summary)} of "
         f"{results.n_runs} runs finished.</p>"
     )
@@ -873,7 +873,7 @@ def build_sweep_doc(results: SweepResults, metrics: Sequence[str] | None = None)
             "<p class='warn'>The model is not calibrated yet: read these as consequences of the theory's rules, not "
             "forecasts.</p>"
         )
-        numeric_grid = len(params) == 2 and design.get("kind") == "grid"
+        numeric_grid = len(params) == 2 and design.get("design") == "grid"
         for m in metrics:
             if numeric_grid:
                 doc.add(f"<h2>{_e(_label(m))}</h2>")
@@ -895,7 +895,7 @@ def build_sweep_doc(results: SweepResults, metrics: Sequence[str] | None = None)
     _assumptions_section(doc, sc, {a: ov for a, ov in arms.items()} if len(arms) > 1 else {})
     extra = []
     if params:
-        extra.append("Swept: " + _e(", ".join(params)) + f" ({_e(design.get('kind'))} design).")
+        extra.append("Swept: " + _e(", ".join(params)) + f" ({_e(design.get('design'))} design).")
     _method_section(doc, sc, results, extra)
     return doc
 

@@ -294,6 +294,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             metric=args.metric,
             progress=not args.quiet,
         )
+        if not args.quiet:
+            print(f"compare: writing {out / 'report.html'} (figures/, tables/)", file=sys.stderr)
         report = cmp.write_report(out)
     except KeyboardInterrupt:
         print(

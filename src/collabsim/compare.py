@@ -768,6 +768,8 @@ def compare(
         _write_meta(out_path, meta)
     finally:
         exe.close()
+    if log is not None:
+        print(f"compare: analysing {out_path} (bootstrap intervals, Kaplan–Meier, trajectories)", file=log)
     return load_comparison(out_path, scenario=sc, confidence=confidence)
 
 

@@ -174,6 +174,10 @@ def _km_finding(cmp: Comparison) -> list[str]:
         if med.empty:
             continue
         med = med.iloc[0]
+        last = rows[rows["quantity"] != "median months"].iloc[-1]
+        if event == "dissolved" and last[first] == 0 and last[second] == 0:
+            out.append(f"No collaboration dissolved in either arm within the {cmp.scenario.horizon_months} months.")
+            continue
         parts = []
         for arm in (second, first):
             v = med[arm]
@@ -182,7 +186,6 @@ def _km_finding(cmp: Comparison) -> list[str]:
                 if math.isfinite(v)
                 else f"fewer than half of {arm} collaborations {words} within the horizon"
             )
-        last = rows[rows["quantity"] != "median months"].iloc[-1]
         out.append(
             f"{_cap(parts[0])}; {parts[1]}. By {last['quantity'].removeprefix('share by ')} after forming, "
             f"{_pct(last[second])} of {second} and {_pct(last[first])} of {first} collaborations had {words} "

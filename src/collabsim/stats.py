@@ -1,7 +1,7 @@
 """Statistics of a policy comparison: intervals, paired bootstrap, effect size, Kaplan–Meier with cluster bootstrap.
 
 Pure functions on numpy arrays (no collabsim state), so each can be checked against closed forms and synthetic data
-with a known truth (``tests/test_compare_stats.py``). The choices are recorded in ``docs/decisions.md`` (27–33) and
+with a known truth (``tests/test_compare_stats.py``). The choices are recorded in ``docs/decisions.md`` (27–35) and
 explained for users in ``docs/compare.md``.
 
 - :func:`t_interval`: mean of one arm with a Student-t interval (replicates are independent runs).

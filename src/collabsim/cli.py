@@ -321,7 +321,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not (out / "manifest.json").is_file():
         raise CollabsimInputError(
-            "OUT", None, str(out), "the directory of `collabsim compare` or `collabsim sweep`", problem="holds no sweep"
+            str(out), problem="holds no sweep (no manifest.json); give the directory of collabsim compare or sweep"
         )
     report = build_report(out)
     if not args.quiet:

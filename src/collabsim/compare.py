@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from collabsim import stats
-from collabsim.errors import CollabsimInputError
+from collabsim.errors import NO_VALUE, CollabsimInputError
 from collabsim.io import FORMAT, SweepResults, atomic_write, jsonable, load_results
 from collabsim.scenario import Scenario, load_scenario
 
@@ -420,7 +420,8 @@ def attribution_table(
     seed: int,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Per (metric, group): ``gap`` (second − first with nothing switched off, over the replicates where every value
+    """Per (metric, group): ``<arm>_without`` (each arm's mean with the group switched off), ``gap`` (second − first
+    with nothing switched off, over the replicates where every value
     is defined), ``gap_without`` (with the group off in both arms), ``contribution = gap - gap_without`` with a paired
     bootstrap CI, and ``share = contribution / gap`` with a bootstrap CI of the ratio (BCa; replicates resampled
     with all four runs of a replicate together). ``contribution + gap_without == gap`` exactly."""
@@ -445,6 +446,8 @@ def attribution_table(
                 {
                     "metric": m,
                     "group": g,
+                    f"{first}_without": float(wide[(g, first)].to_numpy()[ok].mean()) if n else math.nan,
+                    f"{second}_without": float(wide[(g, second)].to_numpy()[ok].mean()) if n else math.nan,
                     "gap": gap,
                     "gap_without": float(gg.mean()) if n else math.nan,
                     "contribution": float(contrib.mean()) if n else math.nan,
@@ -643,7 +646,7 @@ def _choose_arms(sc: Scenario, arms: Sequence[str] | None) -> tuple[str, str]:
         raise CollabsimInputError(
             sc.source_file,
             "arms",
-            names,
+            names or NO_VALUE,
             "exactly two arms, or choose two with --arms first,second",
             problem=f"compare needs two arms, the scenario has {len(names)}" if names else "the scenario has no arms",
             hint=None if names else "add arms: {a: {...}, b: {...}}, or compare two files: collabsim compare A B",

@@ -202,20 +202,39 @@ def _attribution_finding(cmp: Comparison) -> list[str]:
     from collabsim.compare import ALL_OFF, NOTHING_OFF  # noqa: PLC0415
 
     t = att.for_metric(cmp.metric)
-    if t.empty:
+    if t.empty or not math.isfinite(t.at[NOTHING_OFF, "gap"]) or t.at[NOTHING_OFF, "gap"] == 0:
         return []
     gap = t.at[NOTHING_OFF, "gap"]
     groups = t.drop(index=[NOTHING_OFF, ALL_OFF], errors="ignore")
-    top = groups.reindex(groups["contribution"].abs().sort_values(ascending=False).index).head(3)
-    parts = [
-        f"{g} ({_pct(r['share'])} of the gap, 95% CI {_ci(r['share_ci_low'], r['share_ci_high'], _pct)})"
-        for g, r in top.iterrows()
-    ]
+    # groups without which the metric collapses to the same value in both arms are necessary, not differentiating
+    flat = (groups[f"{cmp.first}_without"] - groups[f"{cmp.second}_without"]).abs() < 1e-12
+    necessary = list(groups.index[flat & (groups["gap_without"].abs() < 1e-12)])
+    rest = groups.drop(index=necessary)
     out = [
-        f"Mechanism attribution ({att.by}, {att.replications} paired replicates): of the {second_minus_first(cmp)} gap "
-        f"in {cmp.metric} ({_num(gap)}), switching off in both arms the rules moving {', '.join(parts)} removes "
-        "the most."
+        f"Mechanism attribution ({att.by}, {att.replications} paired replicates; gap in {cmp.metric} "
+        f"{second_minus_first(cmp)} = {_num(gap)}):"
     ]
+    if necessary:
+        out[0] += (
+            f" without the rules moving {' or '.join(necessary)}, both arms end at the same value "
+            f"({_num(groups.at[necessary[0], f'{cmp.first}_without'])}): the whole gap runs through these mechanisms."
+        )
+    top = rest.reindex(rest["contribution"].abs().sort_values(ascending=False).index).head(4)
+    for_gap = [
+        f"{g} ({_pct(r['share'])}, 95% CI {_ci(r['share_ci_low'], r['share_ci_high'], _pct)})"
+        for g, r in top.iterrows()
+        if r["contribution"] * gap > 0
+    ]
+    against = [
+        f"{g} ({_pct(r['share'])}, 95% CI {_ci(r['share_ci_low'], r['share_ci_high'], _pct)})"
+        for g, r in top.iterrows()
+        if r["contribution"] * gap < 0
+    ]
+    if for_gap:
+        out[0] += f" Of the others, the rules moving {', '.join(for_gap)} account for the largest parts of the gap"
+        out[0] += f"; {', '.join(against)} work against it." if against else "."
+    elif against:
+        out[0] += f" Of the others, {', '.join(against)} work against the gap the most."
     if ALL_OFF in t.index:
         out.append(
             f"With every rule switched off the gap is {_num(t.at[ALL_OFF, 'gap_without'])}: the part the rule table "
@@ -393,8 +412,8 @@ def plot_attribution(cmp: Comparison, top: int = 15) -> Figure | None:
     ax.axvline(gap, color="black", lw=1, ls="--", label=f"gap {cmp.second} − {cmp.first} = {_num(gap)}")
     ax.set_yticks(y, list(g.index), fontsize=8)
     ax.set_xlabel(
-        f"part of the gap in {cmp.metric} removed by switching the rules off (95% CI); dark: accounts for the gap, "
-        "light: works against it",
+        f"part of the gap in {cmp.metric} removed by switching the rules off (95% CI)\n"
+        "dark: accounts for the gap; light: works against it",
         fontsize=8,
     )
     ax.set_title(f"Which mechanisms make {cmp.second} and {cmp.first} differ ({att.by})", fontsize=10)

@@ -107,7 +107,7 @@ def bootstrap_ci(
     means = _resampled_means(np.column_stack([num, den]) if ratio else num[:, None], n, rng, n_resamples)
     with np.errstate(divide="ignore", invalid="ignore"):
         boot = means[:, 0] / means[:, 1] if ratio else means[:, 0]
-    boot = boot[~np.isnan(boot)]
+    boot = boot[np.isfinite(boot)]
     if len(boot) < 0.99 * n_resamples or not math.isfinite(theta):
         return math.nan, math.nan  # the ratio is undefined in too many resamples (denominator at zero)
     alpha = (1 - confidence) / 2

@@ -6,6 +6,8 @@
                              [--quiet]
     collabsim sensitivity SCENARIO [--method morris|sobol] [--parameters FACTOR ...] [--samples N] [--replications N]
                                    [--out DIR] [--workers N] [--set key=value ...]
+    collabsim compare SCENARIO [SCENARIO_B] [--out DIR] [--replications N] [--workers N] [--attribute] ...
+    collabsim report OUT
     collabsim rules [--format table|json]
     collabsim validate [--rules] [--patterns] [--out DIR] [--replications N] [--workers N] [--quiet]
     collabsim scenario check FILE [--set key=value ...]
@@ -277,6 +279,70 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    first = _load(args.scenario, args.set)
+    second = _load(args.other, args.set) if args.other is not None else None
+    name = first.name if second is None else f"{first.name}_vs_{second.name}"
+    out = Path(args.out) if args.out is not None else Path("out") / name
+    _check_out_dir(out)
+    arms = [a.strip() for a in args.arms.split(",")] if args.arms else None
+    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+
+    from collabsim.compare import compare  # noqa: PLC0415 - pandas, numba, matplotlib load only when needed
+    from collabsim.report import comparison_findings  # noqa: PLC0415
+    from collabsim.sweeps import RunFailed  # noqa: PLC0415
+
+    try:
+        cmp = compare(
+            first,
+            second,
+            replications=args.replications,
+            workers=args.workers,
+            executor=args.executor or ("dask" if args.scheduler else "process"),
+            scheduler=args.scheduler,
+            out=out,
+            arms=arms,
+            attribute=args.attribute,
+            attribute_by=args.attribute_by,
+            attribute_replications=args.attribute_replications,
+            metric=args.metric,
+            progress=not args.quiet,
+        )
+        if not args.quiet:
+            print(f"compare: writing {out / 'report.html'} (figures/, tables/)", file=sys.stderr)
+        report = cmp.write_report(out)
+    except KeyboardInterrupt:
+        print(
+            f"collabsim: interrupted: the runs that finished are saved in {out}; run the same command again to finish",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except (BrokenProcessPool, RunFailed) as exc:
+        what = "a worker process died (out of memory?)" if isinstance(exc, BrokenProcessPool) else str(exc)
+        print(f"collabsim: error: {what}; the runs that finished are saved in {out}", file=sys.stderr)
+        return EXIT_FAILURE
+    if not args.quiet:
+        print(f"\n{cmp.second} vs {cmp.first} ({cmp.replications} paired replicates):")
+        for line in comparison_findings(cmp):
+            print(f"- {line}")
+        print(f"report: {report} (tables/ and figures/ beside it; rebuild with: collabsim report {out})")
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from collabsim.report import build_report  # noqa: PLC0415
+
+    out = Path(args.out)
+    if not (out / "manifest.json").is_file():
+        raise CollabsimInputError(
+            str(out), problem="holds no sweep (no manifest.json); give the directory of collabsim compare or sweep"
+        )
+    report = build_report(out)
+    if not args.quiet:
+        print(f"report: {report}")
+    return EXIT_OK
+
+
 def _rule_as_dict(row: Any) -> dict[str, Any]:
     fields = ("id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "prior_weight", "stages")
     data = {name: getattr(row, name, None) for name in fields}
@@ -497,6 +563,61 @@ def build_parser() -> argparse.ArgumentParser:
 
     sensitivity_arguments(sens)
     sens.set_defaults(handler=_cmd_sensitivity)
+    compare = commands.add_parser(
+        "compare",
+        help="compare two arms (paired, common random numbers) and write a report",
+        description="Run the two arms of SCENARIO (its arms: block), or the two scenario files SCENARIO and "
+        "SCENARIO_B, on the same random numbers; report every summary metric (means, paired differences with "
+        "bootstrap CIs, effect sizes), time to synergy and dissolution, trajectories and maturity, and optionally "
+        "which mechanisms make the arms differ (--attribute). Writes OUT/report.html, OUT/figures/, OUT/tables/ "
+        "beside the runs (a resumable sweep directory). See docs/compare.md.",
+    )
+    compare.add_argument("scenario", metavar="SCENARIO", help="scenario file with two arms, or a built-in name")
+    compare.add_argument(
+        "other", nargs="?", metavar="SCENARIO_B", help="a second scenario: compare SCENARIO_B against SCENARIO"
+    )
+    compare.add_argument("--out", metavar="DIR", help="results and report directory (default: out/<scenario name>)")
+    compare.add_argument(
+        "--replications", type=_positive_int, metavar="N", help="paired replicates (default: sweep.replications or 100)"
+    )
+    compare.add_argument(
+        "--workers", type=_positive_int, metavar="N", help="worker processes (default: the CPUs available)"
+    )
+    compare.add_argument("--executor", choices=("serial", "process", "dask"), help="as for collabsim sweep")
+    compare.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (implies --executor dask)")
+    compare.add_argument("--arms", metavar="A,B", help="the two arms to compare when the scenario has more")
+    compare.add_argument(
+        "--attribute", action="store_true", help="also attribute the gap to mechanisms (re-runs with rules off)"
+    )
+    compare.add_argument(
+        "--attribute-by",
+        choices=("mechanism", "cmoc", "rule"),
+        default="mechanism",
+        help="switch rules off grouped by the variable they move (default), by CMOC, or one rule at a time",
+    )
+    compare.add_argument(
+        "--attribute-replications",
+        type=_positive_int,
+        metavar="N",
+        help="replicates of the attribution (default: min(50, --replications))",
+    )
+    compare.add_argument(
+        "--metric", default="share_synergy", help="headline metric of the findings and the attribution figure"
+    )
+    _add_set(compare)
+    compare.add_argument("--quiet", action="store_true", help="no progress bars and no findings")
+    compare.set_defaults(handler=_cmd_compare)
+
+    report = commands.add_parser(
+        "report",
+        help="(re)build OUT/report.html from a comparison's or a sweep's results",
+        description="Rebuild report.html, figures/ and tables/ in OUT from the runs stored there: a comparison "
+        "report for `collabsim compare` output (or a sweep of two arms at one point), otherwise a sweep report "
+        "(heatmaps over a 2-D grid, lines over one parameter).",
+    )
+    report.add_argument("out", metavar="OUT", help="a directory written by collabsim compare or collabsim sweep")
+    report.add_argument("--quiet", action="store_true", help="print nothing on success")
+    report.set_defaults(handler=_cmd_report)
 
     bench = commands.add_parser("bench", help="benchmark the engine against the reference (never asserts times)")
     from collabsim.bench import build_parser as bench_parser  # noqa: PLC0415 - argparse only, no numba

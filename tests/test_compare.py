@@ -246,7 +246,7 @@ def test_report_is_self_contained_and_has_every_section(report):
     assert "<script" not in html and "<link" not in html
     assert html.count('src="data:image/png;base64,') >= 7
     assert "Mandated" in html or "mandated" in html
-    assert "Seeds: seed 20231" in html and "numba" in html and "Not calibrated" in html
+    assert "Seeds: seed 20231" in html and "numba" in html and "Calibrated to one stated target" in html
     out = report.parent
     for name in ("key_figure", "differences", "time_to_synergy", "trajectories", "maturity", "attribution"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000

@@ -553,15 +553,17 @@ def _method_section(doc: _Doc, scenario: Any, results: SweepResults, extra: Sequ
 
 def _assumptions(scenario: Any, arms: dict[str, dict[str, Any]]) -> list[str]:
     from collabsim.compare import effective_weights  # noqa: PLC0415
+    from collabsim.rules import load_calibration  # noqa: PLC0415
 
     d = scenario.dynamics
     p = scenario.partnering
     weights = effective_weights(scenario)
     active = sum(1 for w in weights.values() if w > 0)
     out = [
-        "<b>Not calibrated.</b> The rule weights follow a documented scheme (docs/decisions.md, 'Calibration "
-        "status'), not data: read differences as the qualitative consequences of the theory's signs, not as "
-        "predictions.",
+        "<b>Calibrated to one stated target, not to data.</b> Rule weights are the theory's strength classes, "
+        f"balanced so that no variable drifts at a neutral context, times one rate ({load_calibration()['rate']}) "
+        "fitted so that collaborations reaching synergy take about two years (docs/calibration.md): read differences "
+        "as consequences of the theory's signs, not as predictions.",
         f"The theory of Millar et al. 2023 as {active} active rules of the rule table (<code>collabsim rules</code>); "
         "each moves one variable up or down each month in proportion to the product of its contexts, bounded in "
         "[0, 1].",
@@ -677,8 +679,8 @@ def build_comparison_doc(cmp: Comparison) -> _Doc:
     for line in comparison_findings(cmp):
         doc.add(f"<li>{_e(line)}</li>")
     doc.add(
-        "</ul><p class='warn'>The model is not calibrated yet: these numbers are the consequences of the theory's "
-        "rules with documented default weights (see <i>What the model assumes</i>), not forecasts.</p>"
+        "</ul><p class='warn'>These numbers are the consequences of the theory's rules under a calibration to one "
+        "stated target, not a fit to data (see <i>What the model assumes</i>): comparisons, not forecasts.</p>"
     )
     doc.figure("key_figure", key_figure(cmp), "summary figure")
 
@@ -892,8 +894,8 @@ def build_sweep_doc(results: SweepResults, metrics: Sequence[str] | None = None)
             )
         doc.add("</ul>")
         doc.add(
-            "<p class='warn'>The model is not calibrated yet: read these as consequences of the theory's rules, not "
-            "forecasts.</p>"
+            "<p class='warn'>Read these as consequences of the theory's rules under a calibration to one stated target "
+            "(docs/calibration.md), not forecasts.</p>"
         )
         numeric_grid = len(params) == 2 and design.get("design") == "grid"
         for m in metrics:

@@ -88,7 +88,7 @@ RULE_FAMILIES: dict[str, tuple[str, ...]] = {
 }
 
 #: The main scenario parameters (all in [0, 1]): the design of a collaboration, the economy, the policy environment
-#: and the uncalibrated modelling parameters of the dynamics.
+#: and the modelling parameters of the dynamics (thresholds, starting values: not calibrated).
 SCENARIO_PARAMETERS: tuple[str, ...] = (
     "partnering.ambition",
     "partnering.vision_clarity",

@@ -364,6 +364,7 @@ class Engine:
             np.arange(st.n_mem),
             self.agg,
             self.need_all,
+            np.zeros(3, np.bool_),  # recompute every group asked for
         )
 
     def run_level(self, level: Level, phase: Phase, active: np.ndarray) -> None:

@@ -440,23 +440,45 @@ def refresh(
     ident_m,
     agg,
     need,
+    fresh,
 ):
     """The aggregates a level's rules read (level -1: those of every level). ``need`` holds, for DM, DK, MK, OK,
     DO, MO, KO in that order, the columns anything reads (engine.aggregate_needs): the others are never
-    computed. MUTATES the aggregate arrays."""
+    computed. ``fresh`` (bool (3,): DM; DK, MK, OK; DO, MO, KO) says which groups still equal what they would be
+    recomputed to (``stale`` clears them when their sources change): those are skipped, so the numbers are the same
+    as always recomputing. MUTATES the aggregate arrays and ``fresh``."""
     DM, DK, MK, OK, DO, MO, KO = agg
     if level == 4:
         return
-    member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, need[0])
-    if level == -1 or level == 2:
+    if not fresh[0]:
+        member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, need[0])
+        fresh[0] = True
+    if (level == -1 or level == 2) and not fresh[1]:
         collab_means(DM, ident_m, col_mem_ptr, mem_active, DK, need[1])
         collab_means(M, ident_m, col_mem_ptr, mem_active, MK, need[2])
         collab_means(O, mem_org, col_mem_ptr, mem_active, OK, need[3])
-    if level == -1 or level == 1:
+        fresh[1] = True
+    if (level == -1 or level == 1) and not fresh[2]:
         n_org = O.shape[1]
         org_means(DM, ident_m, mem_org, mem_active, n_org, DO, need[4])
         org_means(M, ident_m, mem_org, mem_active, n_org, MO, need[5])
         org_means(K, mem_col, mem_org, mem_active, n_org, KO, need[6])
+        fresh[2] = True
+
+
+@njit(cache=True)
+def stale(fresh, level):
+    """Values of ``level`` (4 dyads, 3 memberships, 2 collaborations, 1 organisations; -1 anything, e.g. which
+    members are active) changed: clear the freshness of the aggregate groups computed from them. MUTATES fresh."""
+    if level == -1 or level == 4:
+        fresh[:] = False  # DM, and everything averaged from it
+    elif level == 3:
+        fresh[1] = False  # MK
+        fresh[2] = False  # MO
+    elif level == 2:
+        fresh[2] = False  # KO
+    elif level == 1:
+        fresh[1] = False  # OK
 
 
 @njit(cache=True)
@@ -492,8 +514,10 @@ def run_phase(
     table,
     plan,
     need,
+    fresh,
 ):
-    """Every rule of one phase, finest level first, each level seeing the finer levels' new values."""
+    """Every rule of one phase, finest level first, each level seeing the finer levels' new values. ``fresh``: the
+    aggregates' freshness flags (``refresh``); a level's rules make what is averaged from it stale."""
     DM, DK, MK, OK, DO, MO, KO = agg
     g_ptr, p_cols, p_mech_ptr, p_rule_idx = plan
     for level in LEVELS_FINEST_FIRST:
@@ -517,8 +541,10 @@ def run_phase(
             ident_m,
             agg,
             need,
+            fresh,
         )
         cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
+        stale(fresh, level)
         if level == 4:
             out = np.empty((b - a, D.shape[1]))
             apply_rules(
@@ -703,7 +729,9 @@ def life_cycle(
     t, P, K, M, col_stage, col_stage_since, col_synergy_month, col_mem_ptr, mem_col, mem_active, mem_stall, MK
 ):
     """Stage transitions, synergy and its loss, voluntary leaving and dissolution at the end of month t. MK must
-    be fresh. MUTATES the stage and membership arrays and K (inappropriate stopping)."""
+    be fresh. MUTATES the stage and membership arrays and K (inappropriate stopping). Returns True when a member left
+    or a collaboration dissolved (the aggregates' sources changed)."""
+    changed = False
     for k in range(K.shape[1]):
         if col_stage[k] == ST_DISSOLVED:
             continue
@@ -725,6 +753,7 @@ def life_cycle(
         if low and K[MANDATED, mem_col[m]] == 0.0 and mem_stall[m] >= P[P_LEAVE_AFTER]:
             mem_active[m] = False
             K[STOPPING, mem_col[m]] = 1.0
+            changed = True
     for k in range(K.shape[1]):
         if col_stage[k] == ST_DISSOLVED:
             continue
@@ -735,6 +764,8 @@ def life_cycle(
             col_stage[k], col_stage_since[k] = ST_DISSOLVED, t + 1
             for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
                 mem_active[m] = False
+            changed = True
+    return changed
 
 
 @njit(cache=True)
@@ -815,6 +846,7 @@ def run_months(
     act_o = np.ones(n_org, np.bool_)
     bits_d, bits_m = np.zeros(n_dyad, np.int32), np.zeros(n_mem, np.int32)
     bits_k, bits_o = np.zeros(n_col, np.int32), np.zeros(n_org, np.int32)
+    fresh = np.zeros(3, np.bool_)  # the aggregates handed in may be stale
     for t in range(m0, m1):
         S[:] = S_sched[t]
         if funding_at[t]:
@@ -838,6 +870,7 @@ def run_months(
         events(
             t, salt, P, O, K, D, workforce_base, col_stage, col_quick_win_done, mem_org, mem_active, dyad_src, dyad_dst
         )
+        stale(fresh, -1)  # interventions and events move organisation, collaboration and dyad values
         for d in range(n_dyad):
             act_d[d] = mem_active[dyad_src[d]] and mem_active[dyad_dst[d]]
         for k in range(n_col):
@@ -859,11 +892,14 @@ def run_months(
             ident_m,
             agg,
             need,
+            fresh,
         )
         derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK)
+        stale(fresh, 4)
         for phase in (1, 2, 3, 4):  # context, mechanisms, behaviour, outcomes
             if phase == 3:
                 threshold(P, M)
+                stale(fresh, 3)
             run_phase(
                 phase,
                 S,
@@ -896,6 +932,7 @@ def run_months(
                 table,
                 plan,
                 need,
+                fresh,
             )
         refresh(
             2,
@@ -913,10 +950,12 @@ def run_months(
             ident_m,
             agg,
             need,
+            fresh,
         )
-        life_cycle(
+        if life_cycle(
             t, P, K, M, col_stage, col_stage_since, col_synergy_month, col_mem_ptr, mem_col, mem_active, mem_stall, MK
-        )
+        ):
+            stale(fresh, -1)  # members left or collaborations dissolved
         refresh(
             2,
             D,
@@ -933,5 +972,6 @@ def run_months(
             ident_m,
             agg,
             need,
+            fresh,
         )
         record(t - m0, rec, rec_src, rec_col, col_stage, col_mem_ptr, mem_active, K, DK, MK)

@@ -144,6 +144,7 @@ def run_one_phase(engine: Engine, compiled, plan, need, phase: int) -> None:
         compiled.table,
         plan.arrays,
         need,
+        np.zeros(3, np.bool_),  # no aggregate is known fresh
     )
 
 

@@ -119,3 +119,19 @@ FAILING = {
 def test_pattern_holds(name):
     (result,) = validation.run_patterns([name], replications=10, workers=2)
     assert result.passed, [(s.label, s.estimate, s.lo, s.hi) for s in result.stats]
+
+
+def test_one_replicate_gives_no_interval_so_nothing_passes_on_it():
+    m, lo, hi = validation.paired_ci(np.array([0.3]))
+    assert m == 0.3 and math.isnan(lo) and math.isnan(hi)
+    assert not validation.on_side(lo, hi, +1)
+    assert all(math.isnan(x) for x in validation.bootstrap_ci([np.array([1.0, 2.0])], np.mean))
+
+
+def test_cli_validate_refuses_bad_output_and_one_replicate_before_running(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert main(["validate", "--rules", "--quiet", "--out", str(a_file)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert main(["validate", "--patterns", "--replications", "1", "--out", str(tmp_path / "out")]) == 2
+    assert "--replications" in capsys.readouterr().err and not (tmp_path / "out").exists()

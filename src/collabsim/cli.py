@@ -29,7 +29,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from collabsim.errors import CollabsimInputError
 from collabsim.scenario import (
@@ -416,6 +416,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from collabsim.validation import RULE_COLUMNS, rules_table_rows, validate  # noqa: PLC0415
 
     both = not (args.rules or args.patterns)
+    _check_out_dir(Path(args.out or "out/validation"))  # before minutes of runs, not after
+    if args.replications is not None and args.replications < 2:
+        raise CollabsimInputError(
+            "--replications", None, args.replications, "an integer >= 2 (an interval needs two paired replicates)"
+        )
     report = validate(
         rules=args.rules or both,
         patterns=args.patterns or both,
@@ -488,9 +493,16 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with collabsim's one-line errors (exit status 2), the same for every subcommand."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"collabsim: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``collabsim`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="collabsim",
         description="Agent-based model of inter-organisational collaboration in health care.",
     )

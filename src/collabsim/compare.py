@@ -674,6 +674,17 @@ def _comparison_scenario(
     else:
         _check_single_point(sc)
     chosen = _choose_arms(sc, arms)
+    lengths = {a: sc.arm(a).horizon_months for a in chosen}
+    if len(set(lengths.values())) > 1:  # time-to-event curves and end-of-run metrics need one follow-up
+        a, b = chosen
+        raise CollabsimInputError(
+            sc.source_file,
+            "horizon_months",
+            lengths,
+            "the same horizon in both arms",
+            problem=f"arm {a} runs {lengths[a]} months and arm {b} {lengths[b]}",
+            hint="set horizon_months once for the scenario, not in an arm (or in one file only)",
+        )
     data = sc.model_dump(mode="json")
     data["arms"] = {a: dict(sc.arms[a]) for a in chosen}  # type: ignore[index]
     reps = replications or (sc.sweep_spec.replications if sc.sweep is not None else DEFAULT_REPLICATIONS)

@@ -24,7 +24,7 @@ Nothing here changes the model: a check that fails is reported as FAIL.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -291,8 +291,8 @@ def paired_ci(diffs: np.ndarray, level: float = 0.95) -> tuple[float, float, flo
     if len(d) == 0:
         return math.nan, math.nan, math.nan
     m = float(d.mean())
-    if len(d) < 2:
-        return m, m, m
+    if len(d) < 2:  # one pair says nothing about spread: no interval, so no pattern can pass on it
+        return m, math.nan, math.nan
     half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
     return m, m - half, m + half
 
@@ -736,7 +736,10 @@ def ends_minus_middle(x: np.ndarray) -> float:
 
 
 def bootstrap_ci(groups: list[np.ndarray], fn: Callable, n_boot: int = 500, seed: int = 0) -> tuple[float, float]:
-    """Percentile 95% CI of fn(pooled values), resampling whole replicates (groups) with replacement."""
+    """Percentile 95% CI of fn(pooled values), resampling whole replicates (groups) with replacement; NaN with fewer
+    than two replicates (resampling one gives no spread)."""
+    if len(groups) < 2:
+        return math.nan, math.nan
     rng = np.random.default_rng(seed)
     vals = []
     for _ in range(n_boot):
@@ -1051,22 +1054,28 @@ class ValidationReport:
         return "\n".join(lines)
 
     def write(self, out: str | Path) -> Path:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "validation.md"
-        path.write_text(self.markdown(), encoding="utf-8")
+        """Write the report and its tables into ``out``, each file atomically (complete or absent), the report last."""
         import csv  # noqa: PLC0415
 
+        from collabsim.io import atomic_write  # noqa: PLC0415
+
+        out = Path(out)
+
+        def table(name: str, header: Sequence[str], rows: list) -> None:
+            def write(tmp: Path) -> None:
+                with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                    w = csv.writer(fh)
+                    w.writerow(header)
+                    w.writerows(rows)
+
+            atomic_write(out / name, write)
+
         if self.local or self.chain is not None:
-            with open(out / "validation_rules.csv", "w", newline="", encoding="utf-8") as fh:
-                w = csv.writer(fh)
-                w.writerow(RULE_COLUMNS)
-                w.writerows(rules_table_rows(self.table, self.local, self.chain))
+            table("validation_rules.csv", RULE_COLUMNS, rules_table_rows(self.table, self.local, self.chain))
         if self.patterns is not None:
-            with open(out / "validation_patterns.csv", "w", newline="", encoding="utf-8") as fh:
-                w = csv.writer(fh)
-                w.writerow(PATTERN_COLUMNS)
-                w.writerows(pattern_rows(self.patterns))
+            table("validation_patterns.csv", PATTERN_COLUMNS, pattern_rows(self.patterns))
+        path = out / "validation.md"
+        atomic_write(path, lambda tmp: tmp.write_text(self.markdown(), encoding="utf-8"))
         return path
 
 

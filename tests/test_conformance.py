@@ -118,3 +118,17 @@ def test_chain_sign(chain, rule_id):
         f"{rule_id}: {c.outcome} {c.sign:+d}, effect {c.effect:+.4g} [{c.lo:+.4g}, {c.hi:+.4g}] in {c.scenario}: "
         + ("the table says not shown, but it is: remove the reason" if c.shown else "not shown")
     )
+
+
+def test_a_chain_result_is_ok_only_when_it_matches_what_the_table_declares():
+    from collabsim.validation import ChainResult  # noqa: PLC0415
+
+    def result(declared_shown, declared_contradicted, lo, hi):
+        return ChainResult("r", "voluntary", "trust", +1, declared_shown, declared_contradicted, "", 0.0, lo, hi, 0.0)
+
+    assert result(True, False, 0.1, 0.2).ok  # shown, as declared
+    assert not result(False, False, 0.1, 0.2).ok  # shown, but declared not shown: a stale reason
+    assert result(False, False, -0.1, 0.2).ok  # not shown, as declared
+    assert not result(False, False, -0.2, -0.1).ok  # moves against the sign, undeclared
+    assert result(False, True, -0.2, -0.1).ok  # ... declared
+    assert not result(False, True, -0.1, 0.2).ok  # declared contradicted, no longer

@@ -242,3 +242,15 @@ def test_every_row_states_its_whole_run_claim_as_the_catalogue_does():
             assert chain.get("shown") is False and "not a model state variable" in chain["reason"], row["id"]
         if chain.get("shown", True) is False:
             assert len(chain.get("reason", "")) > 20, row["id"]
+
+
+def test_a_contradiction_must_be_declared_with_shown_false():
+    from collabsim.errors import CollabsimInputError  # noqa: PLC0415
+    from collabsim.rules import _parse_chain  # noqa: PLC0415
+
+    ok = _parse_chain(
+        {"outcome": "trust", "sign": 1, "shown": False, "contradicted": True, "reason": "moves down"}, "f", "r"
+    )
+    assert ok.contradicted and not ok.shown
+    with pytest.raises(CollabsimInputError, match="contradicted"):
+        _parse_chain({"outcome": "trust", "sign": 1, "contradicted": True}, "f", "r")

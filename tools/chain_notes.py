@@ -2,7 +2,8 @@
 
     python tools/chain_notes.py targets        # outcome and sign of every row, from the catalogue
     python tools/chain_notes.py check          # run the chain check and print what differs from the table
-    python tools/chain_notes.py notes FILE     # apply shown/reason from FILE (yaml: {row id: reason or null})
+    python tools/chain_notes.py notes FILE     # apply shown/reason from FILE (yaml: {row id: null | reason |
+                                               #   {reason: ..., contradicted: true}})
 
 ``targets`` derives each row's whole-run claim from theory/cmoc_catalogue.yaml: model and outcome rows claim their
 own variable in their own sign; a mechanism row claims the first catalogue outcome that is a model state variable
@@ -120,11 +121,15 @@ def main() -> None:
         blocks = {}
         for r in rows:
             t = target(r, cat)
+            old = r.get("chain", {})
             if t["outcome"] is not None and r["id"] in notes:
-                reason = notes[r["id"]]
-                t = {**t, "shown": False, "reason": reason} if reason else t
-            elif t["outcome"] is not None and r.get("chain", {}).get("shown") is False:
-                t = {**t, "shown": False, "reason": r["chain"]["reason"]}
+                note = notes[r["id"]]  # null: shown; a reason; or {reason: ..., contradicted: true}
+                note = note if isinstance(note, dict) or note is None else {"reason": note}
+                t = {**t, "shown": False, **note} if note else t
+            elif t["outcome"] is not None and old.get("shown") is False:
+                t = {**t, "shown": False, "reason": old["reason"]}
+                if old.get("contradicted"):
+                    t["contradicted"] = True
             blocks[r["id"]] = t
         rewrite(blocks)
 

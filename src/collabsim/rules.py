@@ -37,6 +37,8 @@ class Chain:
     sign: int
     shown: bool = True
     reason: str = ""
+    contradicted: bool = False
+    """The outcome is measured to move against ``sign`` (declared, so the check fails if that changes either way)."""
 
 
 @dataclass(frozen=True)
@@ -125,11 +127,15 @@ def _parse_stages(spec: Any, where: str) -> tuple[str, ...]:
 
 
 def _parse_chain(spec: Any, where: str, at: str) -> Chain | None:
-    """The optional ``chain:`` block of a row: {outcome, sign[, shown, reason]}."""
+    """The optional ``chain:`` block of a row: {outcome, sign[, shown, reason, contradicted]}."""
     if spec is None:
         return None
-    allowed = "a mapping {outcome: <state variable or null>, sign: +1|-1, shown: true|false, reason: <text>}"
-    if not isinstance(spec, dict) or not {"outcome"} <= spec.keys() <= {"outcome", "sign", "shown", "reason"}:
+    allowed = (
+        "a mapping {outcome: <state variable or null>, sign: +1|-1, shown: true|false, reason: <text>, "
+        "contradicted: true|false}"
+    )
+    keys = {"outcome", "sign", "shown", "reason", "contradicted"}
+    if not isinstance(spec, dict) or not {"outcome"} <= spec.keys() <= keys:
         raise CollabsimInputError(file=where, key=f"{at}.chain", value=spec, allowed=allowed)
     outcome, shown, reason = spec["outcome"], spec.get("shown", True), spec.get("reason", "")
     if outcome is not None and (outcome not in VARIABLES or VARIABLES[outcome].kind not in ("state", "initial")):
@@ -148,7 +154,15 @@ def _parse_chain(spec: Any, where: str, at: str) -> Chain | None:
             value=reason,
             allowed="shown: false and a reason when the whole-run sign cannot be shown (or there is no outcome)",
         )
-    return Chain(outcome=outcome, sign=int(sign), shown=shown, reason=reason.strip())
+    contradicted = spec.get("contradicted", False)
+    if not isinstance(contradicted, bool) or (contradicted and (shown or outcome is None)):
+        raise CollabsimInputError(
+            file=where,
+            key=f"{at}.chain.contradicted",
+            value=contradicted,
+            allowed="true only with an outcome and shown: false (the outcome moves against the stated sign)",
+        )
+    return Chain(outcome=outcome, sign=int(sign), shown=shown, reason=reason.strip(), contradicted=contradicted)
 
 
 def parse_rows(raw: list[dict[str, Any]], where: str = _RULES_FILE) -> RuleTable:

@@ -35,6 +35,7 @@ import numpy as np
 from scipy import stats
 
 from collabsim import kernels
+from collabsim import stats as compare_stats
 from collabsim.api import run_engine
 from collabsim.engine import Engine, aggregate_needs, make_plan
 from collabsim.rules import DISSOLVED, STAGES, Rule, RuleTable, compile_rules, load_rule_table
@@ -428,6 +429,7 @@ class ChainResult:
     outcome: str | None
     sign: int
     declared_shown: bool
+    declared_contradicted: bool
     reason: str
     effect: float  # mean paired difference of the outcome's run-mean, row on - row off
     lo: float
@@ -444,8 +446,9 @@ class ChainResult:
 
     @property
     def ok(self) -> bool:
-        """Consistent with the table: shown where the table says shown, not shown where it says why not."""
-        return self.shown == self.declared_shown
+        """Consistent with the table: shown where the table says shown, not shown where it says why not, and
+        contradicted (the outcome moves against the stated sign) exactly where the table declares it."""
+        return self.shown == self.declared_shown and self.contradicted == self.declared_contradicted
 
 
 def chain_checks(
@@ -489,6 +492,7 @@ def chain_checks(
                 None,
                 0,
                 ch.shown if ch else True,
+                False,
                 reason,
                 math.nan,
                 math.nan,
@@ -503,7 +507,17 @@ def chain_checks(
         mech = [base[(name, k)][f"run:{r.mechanism}"] - ablated[k][f"run:{r.mechanism}"] for k in range(replications)]
         m, lo, hi = paired_ci(np.array(diffs))
         out[r.id] = ChainResult(
-            r.id, name, ch.outcome, ch.sign, ch.shown, ch.reason, m, lo, hi, paired_ci(np.array(mech))[0]
+            r.id,
+            name,
+            ch.outcome,
+            ch.sign,
+            ch.shown,
+            ch.contradicted,
+            ch.reason,
+            m,
+            lo,
+            hi,
+            paired_ci(np.array(mech))[0],
         )
     return out
 
@@ -763,7 +777,7 @@ class StatResult:
     hi: float
     expected: int
     threshold: float = 0.0
-    effect_size: float = math.nan  # standardised: mean / sd of the paired differences (d_z); NaN for bimodality
+    effect_size: float = math.nan  # Hedges' g_av (docs/decisions.md 39: not d_z, which CRN inflate); NaN: bimodality
 
     @property
     def passed(self) -> bool:
@@ -809,10 +823,10 @@ def evaluate_pattern(pattern: Pattern, observations: dict[str, list[dict[str, An
                 float,
             )
             m, lo, hi = paired_ci(diffs)
-            ok = diffs[~np.isnan(diffs)]
-            sd = float(ok.std(ddof=1)) if len(ok) > 1 else math.nan
-            dz = m / sd if sd and sd > 0 else (math.copysign(math.inf, m) if m else 0.0)
-            stats_out.append(StatResult(c.label or c.metric, c.metric, m, lo, hi, c.expected, 0.0, dz))
+            control = [observations[c.control][k][c.metric] for k in range(reps)]
+            treated = [observations[c.treatment][k][c.metric] for k in range(reps)]
+            g = compare_stats.hedges_g_av(np.array(control, float), np.array(treated, float))
+            stats_out.append(StatResult(c.label or c.metric, c.metric, m, lo, hi, c.expected, 0.0, g))
     metrics = {c.metric for c in pattern.contrasts} | {
         "share_synergy",
         "run:collaborative_behaviour",
@@ -888,6 +902,11 @@ def rules_table_rows(
                 chain_ok, status = "FAIL", "shown, but the table says it is not: remove the stale reason"
             elif cr.declared_shown:
                 chain_ok, status = "FAIL", "contradicted" if cr.contradicted else "not shown (CI includes 0)"
+            elif cr.contradicted != cr.declared_contradicted:
+                chain_ok = "FAIL"
+                status = "contradicted, but the table does not say so" if cr.contradicted else "no longer contradicted"
+            elif cr.contradicted:
+                chain_ok, status = "contradicted (declared)", cr.reason
             else:
                 chain_ok, status = "not shown (declared)", cr.reason
         out.append(
@@ -946,7 +965,7 @@ def pattern_rows(results: list[PatternResult]) -> list[list[str]]:
     return out
 
 
-PATTERN_COLUMNS = ["pattern", "role", "statistic", "expected", "estimate", "95% CI", "d_z", "result"]
+PATTERN_COLUMNS = ["pattern", "role", "statistic", "expected", "estimate", "95% CI", "g_av", "result"]
 
 
 @dataclass
@@ -1001,7 +1020,8 @@ class ValidationReport:
                 f"{sum(p.passed for p in checks)} of {len(checks)} checks pass. Each statistic is a paired difference "
                 "over replicates with common random numbers (treatment - control) with its t 95% CI, or for "
                 "bimodality a bootstrap 95% CI over replicates; a statistic passes when its CI lies on the expected "
-                "side (of zero, or of the threshold). d_z = mean / sd of the paired differences.",
+                "side (of zero, or of the threshold). g_av = Hedges' g_av, the difference over the arms' mean standard "
+                "deviation (common random numbers do not inflate it, unlike d_z).",
                 "",
                 _md_table(PATTERN_COLUMNS, pattern_rows(checks)),
                 "",

@@ -29,7 +29,9 @@ def sums(table, exclude):
 
 
 def test_balance_gives_no_drift_at_a_neutral_context_and_keeps_each_total_rate():
+    """Exact in maintenance, where every row acts (docs/calibration.md gives the earlier stages' resting points)."""
     prior = load_prior_table()
+    assert all("maintenance" in r.stages for r in prior.rows)
     pairs = relaxation_pairs(prior)
     balanced = calibrate(prior, rate=1.0)
     (u0, d0), (u1, d1) = sums(prior, pairs), sums(balanced, pairs)

@@ -347,3 +347,13 @@ def test_arms_with_different_horizons_are_refused(tiny, tmp_path):
     with pytest.raises(CollabsimInputError, match="horizon_months"):
         collabsim.compare(sc, executor="serial", replications=2, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_metrics_interval_does_not_depend_on_which_metrics_are_analysed(compared):
+    """Bootstrap streams are keyed by the metric's name, not its position in the list."""
+    from collabsim.compare import compare_summaries  # noqa: PLC0415
+
+    s, seed = compared.results.summary, compared.results.manifest["seeds"]["seed"]
+    full = compared.table.loc["mean_trust", ["ci_low", "ci_high"]].to_numpy(float)
+    alone = compare_summaries(s, "voluntary", "mandated", seed=seed, metrics=["mean_trust"])
+    assert np.array_equal(alone.loc["mean_trust", ["ci_low", "ci_high"]].to_numpy(float), full)

@@ -126,7 +126,7 @@ def compare_summaries(
     b = _by_replicate(summary, second, metrics)
     common = a.index.intersection(b.index)
     rows = []
-    for i, m in enumerate(metrics):
+    for m in metrics:
         xa, xb = a[m].to_numpy(float), b[m].to_numpy(float)
         pa_, pb_ = a.loc[common, m].to_numpy(float), b.loc[common, m].to_numpy(float)
         ok = np.isfinite(pa_) & np.isfinite(pb_)
@@ -136,7 +136,7 @@ def compare_summaries(
         for arm, x in ((first, xa), (second, xb)):
             mean, lo, hi, k = stats.t_interval(x, confidence)
             row.update({arm: mean, f"{arm}_ci_low": lo, f"{arm}_ci_high": hi, f"{arm}_n": k})
-        lo, hi = stats.bootstrap_ci(d, confidence=confidence, n_resamples=n_resamples, rng=stats.rng_for(seed, 1, i))
+        lo, hi = stats.bootstrap_ci(d, confidence=confidence, n_resamples=n_resamples, rng=stats.rng_for(seed, 1, m))
         row.update(
             {
                 "difference": float(d.mean()) if n else math.nan,
@@ -430,18 +430,18 @@ def attribution_table(
     s["base_arm"] = s["arm"].map(lambda a: index[a][1])
     groups = list(dict.fromkeys(g for g, _ in index.values()))
     rows = []
-    for mi, m in enumerate(metrics):
+    for m in metrics:
         wide = s.pivot_table(index="replicate", columns=["group", "base_arm"], values=m, aggfunc="first", dropna=False)
         gap0 = wide[(NOTHING_OFF, second)] - wide[(NOTHING_OFF, first)]
-        for gi, g in enumerate(groups):
+        for g in groups:
             gap_g = wide[(g, second)] - wide[(g, first)]
             ok = np.isfinite(gap0.to_numpy()) & np.isfinite(gap_g.to_numpy())
             g0, gg = gap0.to_numpy()[ok], gap_g.to_numpy()[ok]
             contrib = g0 - gg
             n = int(ok.sum())
             gap = float(g0.mean()) if n else math.nan
-            lo, hi = stats.bootstrap_ci(contrib, confidence=confidence, rng=stats.rng_for(seed, 3, mi, gi, 0))
-            slo, shi = stats.bootstrap_ci(contrib, g0, confidence=confidence, rng=stats.rng_for(seed, 3, mi, gi, 1))
+            lo, hi = stats.bootstrap_ci(contrib, confidence=confidence, rng=stats.rng_for(seed, 3, m, str(g), 0))
+            slo, shi = stats.bootstrap_ci(contrib, g0, confidence=confidence, rng=stats.rng_for(seed, 3, m, str(g), 1))
             rows.append(
                 {
                     "metric": m,

@@ -14,7 +14,8 @@ import numpy as np
 STREAMS = ("population", "partners", "events", "interventions")
 
 
-def _name_key(name: str) -> int:
+def name_key(name: str) -> int:
+    """A 32-bit key from a name: named streams and analysis steps depend on names, never on positions."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
 
 
@@ -29,14 +30,14 @@ class Streams:
 
     def __getitem__(self, name: str) -> np.random.Generator:
         if name not in self._gens:
-            child = np.random.SeedSequence(self._root.entropy, spawn_key=(*self.key, _name_key(name)))
+            child = np.random.SeedSequence(self._root.entropy, spawn_key=(*self.key, name_key(name)))
             self._gens[name] = np.random.Generator(np.random.PCG64(child))
         return self._gens[name]
 
     def salt(self, name: str) -> np.uint64:
         """A 64-bit salt for counter-based draws (pair histories, monthly events): numbers indexed by entity and
         month rather than drawn in sequence, so they cannot depend on threads or on the order of work."""
-        child = np.random.SeedSequence(self._root.entropy, spawn_key=(*self.key, _name_key(name)))
+        child = np.random.SeedSequence(self._root.entropy, spawn_key=(*self.key, name_key(name)))
         return np.uint64(child.generate_state(1, dtype=np.uint64)[0])
 
 

@@ -23,6 +23,8 @@ import numpy as np
 from scipy import special
 from scipy import stats as sps
 
+from collabsim.rng import name_key
+
 __all__ = [
     "IncidenceCurves",
     "bootstrap_ci",
@@ -41,10 +43,12 @@ N_RESAMPLES = 9999
 ANALYSIS_KEY = 0xA7A1
 
 
-def rng_for(seed: int, *labels: int) -> np.random.Generator:
-    """The random stream of one analysis (bootstrap) step: ``SeedSequence(seed, spawn_key=(ANALYSIS_KEY, *labels))``.
-    Re-analysing the same results gives the same intervals."""
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(ANALYSIS_KEY, *map(int, labels))))
+def rng_for(seed: int, *labels: int | str) -> np.random.Generator:
+    """The random stream of one analysis (bootstrap) step: ``SeedSequence(seed, spawn_key=(ANALYSIS_KEY, *labels))``
+    with names (a metric, a rule group) as their ``rng.name_key``, so a metric's interval does not depend on which
+    other metrics are analysed. Re-analysing the same results gives the same intervals."""
+    keys = (name_key(x) if isinstance(x, str) else int(x) for x in labels)
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(ANALYSIS_KEY, *keys)))
 
 
 def t_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, int]:

@@ -125,8 +125,8 @@ def expected_initial_trust(
     down = np.zeros(n)
     for r in rows:
         c = np.full(n, r.weight)
-        for name, neg in r.terms:
-            v = np.broadcast_to(np.asarray(values.get(name, 0.5), dtype=float), (n,))
+        for name, neg in r.terms:  # scalars broadcast: the same products, without building (n,) copies
+            v = values.get(name, 0.5)
             c = c * (1.0 - v if neg else v)
         if r.sign > 0:
             up += c
@@ -164,15 +164,17 @@ def voluntary_groups(
     rows, i, j = rows[i != j], i[i != j], j[i != j]
     design = collab_values(scenario, type_name, False, pa.formalisation)
     trust_rows = [r for r in rules.rows if r.mechanism == "initial_trust"]
-    org_names = names_at(Level.ORG)
+    read = {name for r in trust_rows for name, _ in r.terms}
+    org_names = [name for name in names_at(Level.ORG) if name in read]  # only what the formation rows read
 
-    def expected_trust(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # a's expected initial trust in b
-        ctx = {**S_values, **design, **{name: O[COLUMN[name], a] for name in org_names}, **dyad_ctx(a, b)}
+    def expected_trust(a: np.ndarray, b: np.ndarray, pair: dict[str, np.ndarray]) -> np.ndarray:  # a's trust in b
+        ctx = {**S_values, **design, **{name: O[COLUMN[name], a] for name in org_names}, **pair}
         return expected_initial_trust(trust_rows, ctx, scenario.dynamics.baseline_trust, len(a))
 
     perf = O[COLUMN["baseline_performance"]]
-    score = expected_trust(i, j) + dyad_ctx(i, j)["geographic_proximity"] + np.abs(perf[j] - perf[i])
-    back = expected_trust(j, i)  # the invitee's view of the proposer decides acceptance
+    forward = dyad_ctx(i, j)
+    score = expected_trust(i, j, forward) + forward["geographic_proximity"] + np.abs(perf[j] - perf[i])
+    back = expected_trust(j, i, dyad_ctx(j, i))  # the invitee's view of the proposer decides acceptance
     order = np.lexsort((-score, rows))  # by proposer, best first; ties keep nearest first (stable)
     rows, j, back = rows[order], j[order], back[order]
     start = np.searchsorted(rows, np.arange(len(idx) + 1))

@@ -44,11 +44,11 @@ class Streams:
 def pair_uniform(salt: np.uint64, i: np.ndarray, j: np.ndarray, channel: int = 0) -> np.ndarray:
     """Uniform [0, 1) draws that depend only on the unordered pair {i, j} (splitmix64 hash), so a pair's shared
     history is the same whoever proposes and needs no N x N storage."""
-    lo = np.minimum(i, j).astype(np.uint64)
-    hi = np.maximum(i, j).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        z = salt + lo * np.uint64(0x9E3779B97F4A7C15) + hi * np.uint64(0xBF58476D1CE4E5B9) + np.uint64(channel)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
+    # arrays (at least 1-d): numpy wraps uint64 array arithmetic silently (scalars would warn on overflow)
+    lo = np.minimum(np.atleast_1d(i), np.atleast_1d(j)).astype(np.uint64)
+    hi = np.maximum(np.atleast_1d(i), np.atleast_1d(j)).astype(np.uint64)
+    z = salt + lo * np.uint64(0x9E3779B97F4A7C15) + hi * np.uint64(0xBF58476D1CE4E5B9) + np.uint64(channel)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)

@@ -10,11 +10,12 @@ SCRIPT = """
 import json, sys
 import numba
 from collabsim import kernels, load_scenario, simulate
-# large enough that the dyad rules take the parallel path (kernels.PARALLEL_MIN entities)
+# large enough that the dyad rules and every mean take their parallel paths (kernels.*PARALLEL_MIN entities)
 sc = load_scenario("baseline").with_overrides({"population.n_orgs": 2200, "population.region_km": 1000,
     "horizon_months": 18, "partnering.regime": "mandated", "partnering.type": "ics", "partnering.group_size": 5})
 r = simulate(sc, seed=3)
 assert r.engine.state.n_dyad >= kernels.PARALLEL_MIN, r.engine.state.n_dyad
+assert r.engine.state.n_mem >= kernels.MEANS_PARALLEL_MIN, r.engine.state.n_mem
 print(json.dumps({"threads": numba.get_num_threads(), "summary": r.summary,
                   "faith": r.organisations["mean_faith"].fillna(-1).tolist()}))
 """

@@ -30,6 +30,7 @@ def _times_term(c, A, idx, col, neg, lo, w):
 
 
 PARALLEL_MIN = 4 * CHUNK  # below this many entities one thread is faster than waking the others
+MEANS_PARALLEL_MIN = CHUNK  # memberships from which the collaboration and organisation means run in parallel
 
 
 @njit(cache=True, inline="always")
@@ -272,10 +273,29 @@ def apply_rules(
         )
 
 
+@njit(cache=True, inline="always")
+def _dyad_means_of_one(row, mem_dyad_ptr, dyad_dst, mem_active, cnt, out_row):
+    for m in range(len(cnt)):
+        total = 0.0
+        if cnt[m] > 0.0:
+            for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
+                if mem_active[dyad_dst[d]]:
+                    total += row[d]
+            total /= cnt[m]
+        out_row[m] = total
+
+
+@njit(cache=True, parallel=True)
+def _dyad_means_parallel(D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols):
+    for i in prange(len(cols)):  # variables are independent work items: the same sums in the same order
+        _dyad_means_of_one(D[cols[i]], mem_dyad_ptr, dyad_dst, mem_active, cnt, DM[cols[i]])
+
+
 @njit(cache=True)
 def member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, cols):
     """DM[v, m] = mean of D[v] over the active dyads of membership m (0 when none), for v in ``cols``. MUTATES DM
-    (n_dyad_vars, n_mem). Variable-outer loops: each variable's row is streamed once (structure of arrays)."""
+    (n_dyad_vars, n_mem). Variable-outer loops: each variable's row is streamed once (structure of arrays); with
+    many dyads the variables run on parallel threads (each computed exactly as on one)."""
     n_mem = len(mem_active)
     cnt = np.zeros(n_mem)
     for m in range(n_mem):
@@ -283,57 +303,77 @@ def member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, c
             for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
                 if mem_active[dyad_dst[d]]:
                     cnt[m] += 1.0
-    for v in cols:
-        row = D[v]
-        for m in range(n_mem):
-            total = 0.0
-            if cnt[m] > 0.0:
-                for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
-                    if mem_active[dyad_dst[d]]:
-                        total += row[d]
-                total /= cnt[m]
-            DM[v, m] = total
+    if D.shape[1] >= PARALLEL_MIN:
+        _dyad_means_parallel(D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
+    else:
+        for v in cols:
+            _dyad_means_of_one(D[v], mem_dyad_ptr, dyad_dst, mem_active, cnt, DM[v])
+
+
+@njit(cache=True, inline="always")
+def _collab_means_of_one(row, idx, col_mem_ptr, mem_active, cnt, out_row):
+    for k in range(len(cnt)):
+        total = 0.0
+        if cnt[k] > 0.0:
+            for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
+                if mem_active[m]:
+                    total += row[idx[m]]
+            total /= cnt[k]
+        out_row[k] = total
+
+
+@njit(cache=True, parallel=True)
+def _collab_means_parallel(X, idx, col_mem_ptr, mem_active, cnt, out, cols):
+    for i in prange(len(cols)):
+        _collab_means_of_one(X[cols[i]], idx, col_mem_ptr, mem_active, cnt, out[cols[i]])
 
 
 @njit(cache=True)
 def collab_means(X, idx, col_mem_ptr, mem_active, out, cols):
     """out[v, k] = mean over the active members m of k of X[v, idx[m]], in member order (0 when none), for v in
-    ``cols``. MUTATES out (nv, n_col)."""
+    ``cols``. MUTATES out (nv, n_col). Parallel over variables with many memberships (same numbers)."""
     n_col = len(col_mem_ptr) - 1
     cnt = np.zeros(n_col)
     for k in range(n_col):
         for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
             cnt[k] += mem_active[m]
-    for v in cols:
-        row = X[v]
-        for k in range(n_col):
-            total = 0.0
-            if cnt[k] > 0.0:
-                for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
-                    if mem_active[m]:
-                        total += row[idx[m]]
-                total /= cnt[k]
-            out[v, k] = total
+    if len(mem_active) >= MEANS_PARALLEL_MIN:
+        _collab_means_parallel(X, idx, col_mem_ptr, mem_active, cnt, out, cols)
+    else:
+        for v in cols:
+            _collab_means_of_one(X[v], idx, col_mem_ptr, mem_active, cnt, out[v])
+
+
+@njit(cache=True, inline="always")
+def _org_means_of_one(row, idx, mem_org, mem_active, cnt, acc):
+    acc[:] = 0.0
+    for m in range(len(mem_org)):
+        if mem_active[m]:
+            acc[mem_org[m]] += row[idx[m]]
+    for i in range(len(cnt)):
+        if cnt[i] > 0.0:
+            acc[i] /= cnt[i]
+
+
+@njit(cache=True, parallel=True)
+def _org_means_parallel(X, idx, mem_org, mem_active, cnt, out, cols):
+    for i in prange(len(cols)):  # each variable scatters into its own row: no two threads share a target
+        _org_means_of_one(X[cols[i]], idx, mem_org, mem_active, cnt, out[cols[i]])
 
 
 @njit(cache=True)
 def org_means(X, idx, mem_org, mem_active, n_org, out, cols):
     """out[v, i] = mean over the active memberships m of organisation i of X[v, idx[m]], in membership order
-    (0 when none), for v in ``cols``. MUTATES out (nv, n_org)."""
+    (0 when none), for v in ``cols``. MUTATES out (nv, n_org). Parallel over variables with many memberships."""
     cnt = np.zeros(n_org)
     for m in range(len(mem_org)):
         if mem_active[m]:
             cnt[mem_org[m]] += 1.0
-    for v in cols:
-        row = X[v]
-        acc = out[v]
-        acc[:] = 0.0
-        for m in range(len(mem_org)):
-            if mem_active[m]:
-                acc[mem_org[m]] += row[idx[m]]
-        for i in range(n_org):
-            if cnt[i] > 0.0:
-                acc[i] /= cnt[i]
+    if len(mem_org) >= MEANS_PARALLEL_MIN:
+        _org_means_parallel(X, idx, mem_org, mem_active, cnt, out, cols)
+    else:
+        for v in cols:
+            _org_means_of_one(X[v], idx, mem_org, mem_active, cnt, out[v])
 
 
 # ---- the whole month in compiled code --------------------------------------------------------------------------

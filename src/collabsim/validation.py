@@ -781,7 +781,8 @@ class StatResult:
     hi: float
     expected: int
     threshold: float = 0.0
-    effect_size: float = math.nan  # Hedges' g_av (docs/decisions.md 39: not d_z, which CRN inflate); NaN: bimodality
+    effect_size: float = math.nan  # Hedges' g_av (docs/decisions.md 39: not d_z, which CRN inflate); NaN: bimodality,
+    # or no spread within the arms (a standardised effect is undefined)
 
     @property
     def passed(self) -> bool:
@@ -1027,7 +1028,8 @@ class ValidationReport:
                 "over replicates with common random numbers (treatment - control) with its t 95% CI, or for "
                 "bimodality a bootstrap 95% CI over replicates; a statistic passes when its CI lies on the expected "
                 "side (of zero, or of the threshold). g_av = Hedges' g_av, the difference over the arms' mean standard "
-                "deviation (common random numbers do not inflate it, unlike d_z).",
+                "deviation (common random numbers do not inflate it, unlike d_z); – for bimodality, and when "
+                "neither arm varies (no spread within arms: a standardised effect is undefined).",
                 "",
                 _md_table(PATTERN_COLUMNS, pattern_rows(checks)),
                 "",

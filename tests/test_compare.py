@@ -9,6 +9,7 @@ import json
 import math
 import re
 import socket
+from html import escape
 
 import numpy as np
 import pandas as pd
@@ -357,3 +358,88 @@ def test_a_metrics_interval_does_not_depend_on_which_metrics_are_analysed(compar
     full = compared.table.loc["mean_trust", ["ci_low", "ci_high"]].to_numpy(float)
     alone = compare_summaries(s, "voluntary", "mandated", seed=seed, metrics=["mean_trust"])
     assert np.array_equal(alone.loc["mean_trust", ["ci_low", "ci_high"]].to_numpy(float), full)
+
+
+# -- presentation: bounds, effect sizes without spread, months_to_synergy, organisations, wording ----------------------
+
+
+def test_bounded_metrics_and_their_intervals_stay_in_0_1(compared):
+    """Every value of a metric in recorder.BOUNDED_METRICS lies in [0, 1] in real runs, so clipping its interval to
+    [0, 1] drops only values its mean cannot take."""
+    from collabsim.recorder import BOUNDED_METRICS  # noqa: PLC0415
+
+    s = compared.results.summary
+    for m in BOUNDED_METRICS:
+        v = s[m].to_numpy(float)
+        v = v[np.isfinite(v)]
+        assert ((v >= 0) & (v <= 1)).all(), m
+        for arm in compared.arms:
+            lo, hi = compared.table.loc[m, [f"{arm}_ci_low", f"{arm}_ci_high"]].to_numpy(float)
+            assert not (lo < 0 or hi > 1), (m, arm, lo, hi)
+
+
+def _constant_confidence(compared) -> pd.DataFrame:
+    """The comparison's own table with mean_confidence re-analysed as constant within each arm but different."""
+    from collabsim.compare import compare_summaries  # noqa: PLC0415
+
+    s = compared.results.summary.copy()
+    s["mean_confidence"] = np.where(s["arm"] == "mandated", 0.7, 0.5)
+    t = compare_summaries(s, "voluntary", "mandated", seed=1)
+    assert math.isnan(t.at["mean_confidence", "effect_size"])
+    return t
+
+
+def test_no_spread_within_arms_is_reported_as_undefined_not_infinite(compared):
+    import dataclasses  # noqa: PLC0415
+
+    from collabsim.report import NO_SPREAD, _summary_display, build_comparison_doc, comparison_findings  # noqa: PLC0415
+
+    cmp = dataclasses.replace(compared, table=_constant_confidence(compared), metric="mean_confidence")
+    shown = _summary_display(cmp).set_index("metric")
+    assert shown.at["mean_confidence", "effect size g"] == "undefined: no spread within arms"
+    finding = comparison_findings(cmp)[0]
+    assert NO_SPREAD in finding and "∞" not in finding
+    html = "".join(build_comparison_doc(cmp).parts)
+    assert "∞" not in html and NO_SPREAD in html
+
+
+def test_months_to_synergy_row_carries_its_note(report):
+    from collabsim.report import MONTHS_TO_SYNERGY_NOTE  # noqa: PLC0415
+
+    text = report.read_text(encoding="utf-8")
+    assert "months_to_synergy †" in text
+    note = text[text.index("<p class='note'>† ") :].split("</p>")[0]
+    assert escape(MONTHS_TO_SYNERGY_NOTE) in note and "Time to synergy and to dissolution" in note
+
+
+def test_report_names_each_arms_organisations_when_the_arms_change_the_population(tmp_path):
+    from collabsim.report import _organisations  # noqa: PLC0415
+
+    trial = collabsim.load_scenario("peer_review_trial")
+    assert _organisations(trial, list(trial.arms)) == "54 organisations in peer_review, 46 in control"
+    assert _organisations(Scenario.from_dict(TINY), ["voluntary", "mandated"]) == "8 organisations"
+    sc = Scenario.from_dict(
+        {**TINY, "arms": {"small": {"population.n_orgs": 6}, "large": {}}, "horizon_months": 6, "sweep": None}
+    )
+    cmp = collabsim.compare(sc, executor="serial", replications=2, out=tmp_path / "out")
+    html = cmp.write_report().read_text(encoding="utf-8")
+    sub = html[html.index('<p class="sub">') :].split("</p>")[0]
+    assert "6 organisations in small, 8 in large" in sub
+    assert "6 organisations in small, 8 in large, 6 months" in html  # the method section too
+
+
+def test_findings_wording_singular_years_and_months_and_one_minus_sign(compared):
+    import dataclasses  # noqa: PLC0415
+
+    from collabsim.report import _num, comparison_findings  # noqa: PLC0415
+
+    assert _num(-3.2e-5) == "−3.2e−05" and _num(3.2e-5) == "3.2e−05" and "-" not in _num(-0.5)
+    one_year = dataclasses.replace(compared, scenario=compared.scenario.with_overrides({"horizon_months": 12}))
+    text = " ".join(comparison_findings(one_year))
+    assert "after 1 year" in text and "1 years" not in text
+    assert "after 1.5 years" in " ".join(comparison_findings(compared))
+    km = compared.km_summary.copy()
+    median = (km["event"] == "synergy") & (km["quantity"] == "median months")
+    km.loc[median, ["voluntary", "mandated"]] = [1.0, 2.0]
+    text = " ".join(comparison_findings(dataclasses.replace(compared, km_summary=km)))
+    assert "within 1 month of forming" in text and "within 2 months of forming" in text and "1 months" not in text

@@ -9,6 +9,7 @@ from scipy import stats as sps
 
 from collabsim import stats
 from collabsim.compare import compare_summaries
+from collabsim.recorder import BOUNDED_METRICS, METRIC_DESCRIPTIONS
 
 
 def coverage(draw, truth, n_sets=300, **kwargs) -> float:
@@ -94,8 +95,22 @@ def test_hedges_g_av_closed_form():
     # it does not depend on how the replicates are paired (unlike d_z = mean/sd of the differences)
     assert stats.hedges_g_av(a, b[::-1]) == pytest.approx(stats.hedges_g_av(a, b))
     assert math.isnan(stats.hedges_g_av(np.full(5, 0.3), np.full(5, 0.3)))
-    assert stats.hedges_g_av(np.full(5, 0.3), np.full(5, 0.5)) == math.inf
     assert math.isnan(stats.hedges_g_av(a[:2], b[:2]))
+
+
+def test_hedges_g_av_without_spread_is_undefined_even_when_the_arms_differ():
+    """Constant arms that differ have no spread to standardise by: NaN, not ±inf (decision 39)."""
+    assert math.isnan(stats.hedges_g_av(np.full(5, 0.3), np.full(5, 0.5)))
+    assert math.isnan(stats.hedges_g_av(np.full(5, 0.5), np.full(5, 0.3)))
+    third = np.full(7, 0.1) + np.array([0, 1e-17, 0, -1e-17, 0, 0, 0])  # rounding is no spread either
+    assert math.isnan(stats.hedges_g_av(third, third + 0.4))
+    # one arm varying is spread enough: a finite effect
+    assert math.isfinite(stats.hedges_g_av(np.full(5, 0.3), np.array([0.4, 0.5, 0.6, 0.5, 0.5])))
+    summary = pd.DataFrame(
+        {"arm": ["a"] * 4 + ["b"] * 4, "replicate": [0, 1, 2, 3] * 2, "mean_confidence": [0.2] * 4 + [0.6] * 4}
+    )
+    r = compare_summaries(summary, "a", "b", ["mean_confidence"], seed=0).loc["mean_confidence"]
+    assert math.isnan(r["effect_size"]) and r["difference"] == pytest.approx(0.4)
 
 
 def test_p_superiority_closed_form():
@@ -106,6 +121,31 @@ def test_p_superiority_closed_form():
     # normal differences: P(D > 0) = Phi(mu / sigma)
     d = np.random.default_rng(3).normal(0.5, 1.0, 200_000)
     assert stats.p_superiority(np.zeros_like(d), d) == pytest.approx(sps.norm.cdf(0.5), abs=0.005)
+
+
+def test_intervals_of_bounded_metrics_stay_in_0_1():
+    """A share near 0 at 3 replicates: the t interval reaches below 0, which a share cannot; clipped (decision 37).
+    Unbounded metrics keep their symmetric interval."""
+    x = np.array([0.0, 0.0, 0.144])
+    mean, lo, hi, _ = stats.t_interval(x)
+    assert lo < 0  # the plain interval leaves [0, 1]
+    assert stats.t_interval(x, bounds=(0.0, 1.0)) == (mean, 0.0, hi, 3)
+    assert stats.t_interval(1 - x, bounds=(0.0, 1.0))[2] == 1.0
+    assert math.isnan(stats.t_interval(x[:1], bounds=(0.0, 1.0))[1])  # one value: still no interval
+    values = {"share_generative": x, "mean_trust": x, "months_to_synergy": 10 * x, "n_collaborations": 10 * x}
+    rows = [{"arm": arm, "replicate": r, **{m: v[r] for m, v in values.items()}} for arm in "ab" for r in range(3)]
+    t = compare_summaries(pd.DataFrame(rows), "a", "b", list(values), seed=0)
+    for m in ("share_generative", "mean_trust"):
+        assert t.at[m, "a_ci_low"] == 0.0 and t.at[m, "b_ci_low"] == 0.0
+        assert t.at[m, "a_ci_high"] == pytest.approx(hi)
+    for m in ("months_to_synergy", "n_collaborations"):
+        assert t.at[m, "a_ci_low"] == pytest.approx(10 * lo) and t.at[m, "a_ci_low"] < 0
+
+
+def test_bounded_metrics_are_the_shares_and_means_of_unit_variables():
+    assert set(BOUNDED_METRICS) <= set(METRIC_DESCRIPTIONS)
+    assert set(METRIC_DESCRIPTIONS) - set(BOUNDED_METRICS) == {"months_to_synergy", "n_collaborations"}
+    assert {m for m in METRIC_DESCRIPTIONS if m.startswith("share_")} <= set(BOUNDED_METRICS)
 
 
 # -- the comparison table: paired vs unpaired with common random numbers ------------------------------------------

@@ -245,6 +245,33 @@ def test_bad_parameters_exit_2_naming_the_option(capsys, tmp_path: Path):
     one_error_line(err, "--samples")
 
 
+@pytest.mark.parametrize(
+    ("argv", "option", "allowed"),
+    [
+        (["--samples", "1"], "--samples = 1", ">= 2 (trajectories)"),
+        (["--samples", "3", "--method", "sobol"], "--samples = 3", "a power of 2"),
+        (["--samples", "20000000"], "--samples = 20000000", "10000000"),
+        (["--replications", "0"], "--replications = 0", ">= 1"),
+        (["--replications", "2000000"], "--replications = 2000000", "1000000"),
+    ],
+)
+def test_a_bad_sample_or_replication_count_names_the_option_not_the_file(capsys, tmp_path: Path, argv, option, allowed):
+    """The user typed the option: the error names it, not the scenario's sweep block."""
+    out = tmp_path / "x"
+    code, _, err = run_cli(capsys, "sensitivity", "mandated_vs_voluntary", *argv, "--out", str(out))
+    assert code == 2
+    one_error_line(err, option, allowed)
+    assert "sweep." not in err and ".yaml" not in err
+    assert not out.exists()
+
+
+def test_one_replicate_per_point_is_allowed():
+    """Sensitivity indices use each point's mean, so --replications 1 is a valid (noisier) design, unlike compare."""
+    sc = load_scenario("mandated_vs_voluntary")
+    s = sensitivity_scenario(sc, "morris", parse_parameters(sc, ["partnering.ambition"]), samples=2, replications=1)
+    assert s.sweep_spec.replications == 1
+
+
 def test_a_scenarios_own_morris_design_is_used():
     sc = load_scenario("mandated_vs_voluntary").with_overrides(
         {

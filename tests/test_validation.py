@@ -135,3 +135,21 @@ def test_cli_validate_refuses_bad_output_and_one_replicate_before_running(tmp_pa
     assert "is not a directory" in capsys.readouterr().err
     assert main(["validate", "--patterns", "--replications", "1", "--out", str(tmp_path / "out")]) == 2
     assert "--replications" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_a_switched_off_row_is_checked_at_a_small_weight_and_reported_as_switched_off():
+    """isolated_table checks a weight-0 row at OFF_ROW_WEIGHT (its sign as written); the rules table says so."""
+    from collabsim.rules import load_rule_table  # noqa: PLC0415
+
+    full = load_rule_table()
+    rid = full.rows[0].id
+    table = full.with_overrides([rid], {})
+    assert next(r for r in table.rows if r.id == rid).weight == 0
+    isolated = validation.isolated_table(table, rid)
+    assert next(r for r in isolated.rows if r.id == rid).weight == validation.OFF_ROW_WEIGHT
+    local = validation.local_sign_checks(table, ids=[rid])
+    rows = {r[0]: r for r in validation.rules_table_rows(table, local, None)}
+    assert rows[rid][2].endswith(f"(row switched off: checked at weight {validation.OFF_ROW_WEIGHT:g})")
+    other = full.rows[1].id
+    plain = {r[0]: r for r in validation.rules_table_rows(full, validation.local_sign_checks(full, ids=[other]), None)}
+    assert "switched off" not in plain[other][2]

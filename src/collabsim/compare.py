@@ -95,6 +95,12 @@ def _metric_descriptions() -> dict[str, str]:
     return dict(METRIC_DESCRIPTIONS)
 
 
+def _bounds(metric: str) -> tuple[float, float] | None:
+    from collabsim.recorder import BOUNDED_METRICS  # noqa: PLC0415
+
+    return (0.0, 1.0) if metric in BOUNDED_METRICS else None
+
+
 def _by_replicate(summary: pd.DataFrame, arm: str, metrics: Sequence[str]) -> pd.DataFrame:
     return summary[summary["arm"] == arm].set_index("replicate")[list(metrics)].sort_index()
 
@@ -110,10 +116,11 @@ def compare_summaries(
     n_resamples: int = stats.N_RESAMPLES,
 ) -> pd.DataFrame:
     """One row per metric (the index): ``<arm>`` (each arm's mean) with ``<arm>_ci_low``, ``<arm>_ci_high``
-    (Student-t) and ``<arm>_n``; ``difference`` = mean over replicates of (second − first) with its bootstrap
-    ``ci_low``/``ci_high`` (BCa, pairs resampled), ``effect_size`` (Hedges' g_av), ``p_superiority`` (P(second >
-    first) in a replicate), ``n_pairs``, and the standard errors of the difference as paired (``se_paired``) and
-    as if the arms were independent (``se_unpaired``): their ratio is what common random numbers bought.
+    (Student-t, clipped to [0, 1] for the metrics bounded there: ``recorder.BOUNDED_METRICS``) and ``<arm>_n``;
+    ``difference`` = mean over replicates of (second − first) with its bootstrap ``ci_low``/``ci_high`` (BCa, pairs
+    resampled), ``effect_size`` (Hedges' g_av; NaN when neither arm varies), ``p_superiority`` (P(second > first)
+    in a replicate), ``n_pairs``, and the standard errors of the difference as paired (``se_paired``) and as if the
+    arms were independent (``se_unpaired``): their ratio is what common random numbers bought.
 
     ``summary`` has one row per run with ``arm``, ``replicate`` and the metric columns; replicates with the same
     number are pairs. A metric undefined in a run (NaN) leaves that run out of its arm's mean and its pair out of the
@@ -134,7 +141,7 @@ def compare_summaries(
         n = len(d)
         row: dict[str, Any] = {"metric": m, "description": descriptions.get(m, "")}
         for arm, x in ((first, xa), (second, xb)):
-            mean, lo, hi, k = stats.t_interval(x, confidence)
+            mean, lo, hi, k = stats.t_interval(x, confidence, _bounds(m))
             row.update({arm: mean, f"{arm}_ci_low": lo, f"{arm}_ci_high": hi, f"{arm}_n": k})
         lo, hi = stats.bootstrap_ci(d, confidence=confidence, n_resamples=n_resamples, rng=stats.rng_for(seed, 1, m))
         row.update(

@@ -51,6 +51,25 @@ METRIC_DESCRIPTIONS = {
     "care_quality": "Mean care quality over all organisations at the end",
     "n_collaborations": "Number of collaborations formed during the run",
 }
+#: Metrics whose every value lies in [0, 1] by definition: shares, and means of variables in [0, 1] (every model
+#: variable is: docs/decisions.md 5). Their intervals are clipped to [0, 1]; months_to_synergy and
+#: n_collaborations are unbounded.
+BOUNDED_METRICS = (
+    "share_synergy",
+    "share_dissolved",
+    "share_pathological",
+    "share_bureaucratic",
+    "share_generative",
+    "mean_trust",
+    "mean_faith",
+    "mean_confidence",
+    "mean_risk_tolerance",
+    "mean_collaborative_behaviour",
+    "task_achievement",
+    "patient_coverage",
+    "cost_savings",
+    "care_quality",
+)
 
 TIMESERIES_COLUMNS = (
     ("DK", "trust"),

@@ -28,6 +28,8 @@ import pandas as pd
 
 from collabsim.errors import CollabsimInputError
 from collabsim.io import SweepResults, atomic_write, load_results
+from collabsim.recorder import BOUNDED_METRICS
+from collabsim.stats import G_MIN_PAIRS
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -60,21 +62,14 @@ PHRASES = {
     "n_collaborations": "number of collaborations formed",
 }
 #: Metrics on the 0-1 scale (drawn together in the difference plot).
-UNIT_METRICS = (
-    "share_synergy",
-    "share_dissolved",
-    "share_pathological",
-    "share_bureaucratic",
-    "share_generative",
-    "mean_trust",
-    "mean_faith",
-    "mean_confidence",
-    "mean_risk_tolerance",
-    "mean_collaborative_behaviour",
-    "task_achievement",
-    "patient_coverage",
-    "cost_savings",
-    "care_quality",
+UNIT_METRICS = BOUNDED_METRICS
+#: Why a table shows no effect size although it has pairs (stats.hedges_g_av; docs/decisions.md 39).
+NO_SPREAD = "no spread within arms: a standardised effect is undefined"
+#: months_to_synergy rests on different runs in each column and leaves out whoever never got there (docs/compare.md).
+MONTHS_TO_SYNERGY_NOTE = (
+    "months_to_synergy is not a like-for-like comparison: each run's value counts only the collaborations that "
+    "reached synergy, each arm's mean is over the runs where any did and the difference over the pairs where both "
+    "did; the Kaplan–Meier median months to synergy count every collaboration formed and are the comparable measure"
 )
 
 
@@ -93,9 +88,10 @@ def _num(x: Any, digits: int = 3) -> str:
     if math.isinf(v):
         return "∞" if v > 0 else "−∞"
     if v != 0 and abs(v) < 10 ** -(digits + 1):
-        return f"{v:.1e}"
-    text = f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:,.0f}"
-    return text.replace("-", "−")
+        text = f"{v:.1e}"
+    else:
+        text = f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:,.0f}"
+    return text.replace("-", "−")  # the sign and an exponent's sign: the text's minus throughout
 
 
 def _pct(x: float, digits: int = 0) -> str:
@@ -104,6 +100,16 @@ def _pct(x: float, digits: int = 0) -> str:
 
 def _points(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{100 * x:+.1f}".replace("-", "−")
+
+
+def _count(n: float, unit: str) -> str:
+    """``n`` with ``unit`` in the singular or plural: "1 year", "1.5 years", "18 months"."""
+    return f"{n:g} {unit}" + ("" if n == 1 else "s")
+
+
+def _horizon(months: int) -> str:
+    """A run's length in words: years when they are whole or half ("1 year", "1.5 years"), else months."""
+    return _count(months / 12, "year") if months % 6 == 0 else _count(months, "month")
 
 
 def _ci(lo: float, hi: float, fmt: Any = _num) -> str:
@@ -143,11 +149,11 @@ def _metric_finding(cmp: Comparison, metric: str) -> str | None:
     if n == 0:
         return None
     ahead = f"{second} came out higher in {_pct(r['p_superiority'])} of the {n} paired runs"
-    years = cmp.scenario.horizon_months / 12
+    horizon = _horizon(cmp.scenario.horizon_months)
     phrase = (
         PHRASES.get(metric, _label(metric))
-        .replace("at the end", f"after {years:g} years")
-        .replace("by the end", f"within {years:g} years")
+        .replace("at the end", f"after {horizon}")
+        .replace("by the end", f"within {horizon}")
     )
     if metric.startswith("share_"):
         return (
@@ -155,11 +161,19 @@ def _metric_finding(cmp: Comparison, metric: str) -> str | None:
             f"ones: a difference of {_points(r['difference'])} percentage points (95% CI {_points(r['ci_low'])} to "
             f"{_points(r['ci_high'])}; {_verdict(r['ci_low'], r['ci_high'])}); {ahead}."
         )
+    g = float(r["effect_size"])
+    effect = f"standardised effect size g = {_num(g, 2)}" if math.isfinite(g) else _no_effect(n)
+    note = f" ({MONTHS_TO_SYNERGY_NOTE})" if metric == "months_to_synergy" else ""
     return (
         f"{_cap(phrase)}: {_num(r[second])} under {second} against {_num(r[first])} under {first}, a difference of "
         f"{_num(r['difference'])} (95% CI {_ci(r['ci_low'], r['ci_high'])}; {_verdict(r['ci_low'], r['ci_high'])}); "
-        f"standardised effect size g = {_num(r['effect_size'], 2)}; {ahead}."
+        f"{effect}; {ahead}.{note}"
     )
+
+
+def _no_effect(n_pairs: int) -> str:
+    """Why there is no effect size: too few pairs, or no spread within the arms to standardise by."""
+    return "too few pairs for an effect size" if n_pairs < G_MIN_PAIRS else f"no effect size ({NO_SPREAD})"
 
 
 def _km_finding(cmp: Comparison) -> list[str]:
@@ -176,13 +190,14 @@ def _km_finding(cmp: Comparison) -> list[str]:
         med = med.iloc[0]
         last = rows[rows["quantity"] != "median months"].iloc[-1]
         if event == "dissolved" and last[first] == 0 and last[second] == 0:
-            out.append(f"No collaboration dissolved in either arm within the {cmp.scenario.horizon_months} months.")
+            horizon = _count(cmp.scenario.horizon_months, "month")
+            out.append(f"No collaboration dissolved in either arm within the {horizon}.")
             continue
         parts = []
         for arm in (second, first):
             v = med[arm]
             parts.append(
-                f"half of {arm} collaborations {words} within {v:.0f} months of forming"
+                f"half of {arm} collaborations {words} within {_count(round(v), 'month')} of forming"
                 if math.isfinite(v)
                 else f"fewer than half of {arm} collaborations {words} within the horizon"
             )
@@ -522,6 +537,18 @@ def _versions_html(manifest: dict[str, Any]) -> str:
     return ", ".join(f"{_e(k)} {_e(val)}" for k, val in v.items() if val != "not installed")
 
 
+def _organisations(scenario: Any, arms: Sequence[str], swept: bool = False) -> str:
+    """How many organisations the runs have: one count, or each arm's when the arms change the population."""
+    if swept:
+        return "organisations: population.n_orgs is swept"
+    counts = {a: scenario.arm(a).population.n_orgs for a in arms if a in (scenario.arms or {})}
+    if len(set(counts.values())) > 1:
+        (a0, n0), *rest = counts.items()
+        return f"{n0} organisations in {a0}" + "".join(f", {n} in {a}" for a, n in rest)
+    n = next(iter(counts.values()), scenario.population.n_orgs)
+    return f"{n} organisations"
+
+
 def _method_section(doc: _Doc, scenario: Any, results: SweepResults, extra: Sequence[str] = ()) -> None:
     m = results.manifest
     seeds = m.get("seeds", {})
@@ -534,7 +561,8 @@ def _method_section(doc: _Doc, scenario: Any, results: SweepResults, extra: Sequ
         doc.add(f" (file <code>{_e(m['scenario_file'])}</code>)")
     doc.add(f"; content hash <code>{_e(str(m.get('scenario_hash'))[:16])}</code>.</li>")
     doc.add(
-        f"<li>{scenario.population.n_orgs} organisations, {scenario.horizon_months} months; "
+        f"<li>{_e(_organisations(scenario, results.arms, 'population.n_orgs' in results.parameters))}, "
+        f"{scenario.horizon_months} months; "
         f"{m.get('replications')} replicate(s) per arm and design point, {m.get('n_runs')} runs "
         f"({len(results.summary)} finished){'; executors: ' + ', '.join(executors) if executors else ''}.</li>"
     )
@@ -612,13 +640,15 @@ def _summary_display(cmp: Comparison) -> pd.DataFrame:
     f, s = cmp.first, cmp.second
     rows = []
     for m, r in t.iterrows():
+        g = float(r["effect_size"])
+        no_g = "undefined: no spread within arms" if int(r["n_pairs"]) >= G_MIN_PAIRS else "–"
         rows.append(
             {
-                "metric": m,
+                "metric": f"{m} †" if m == "months_to_synergy" else m,
                 f: f"{_num(r[f])} [{_ci(r[f + '_ci_low'], r[f + '_ci_high'])}]",
                 s: f"{_num(r[s])} [{_ci(r[s + '_ci_low'], r[s + '_ci_high'])}]",
                 f"difference {s} − {f}": f"{_num(r['difference'])} [{_ci(r['ci_low'], r['ci_high'])}]",
-                "effect size g": _num(r["effect_size"], 2),
+                "effect size g": _num(g, 2) if math.isfinite(g) else no_g,
                 f"P({s} > {f})": _num(r["p_superiority"], 2),
                 "pairs": int(r["n_pairs"]),
                 "SE paired / unpaired": f"{_num(r['se_paired'], 4)} / {_num(r['se_unpaired'], 4)}",
@@ -672,7 +702,7 @@ def build_comparison_doc(cmp: Comparison) -> _Doc:
     doc.add(f"<h1>{_e(_cap(s))} vs {_e(f)}: {_e(cmp.scenario.name)}</h1>")
     doc.add(
         f'<p class="sub">{cmp.replications} paired replicates per arm, common random numbers, '
-        f"{cmp.scenario.horizon_months} months, {cmp.scenario.population.n_orgs} organisations. "
+        f"{cmp.scenario.horizon_months} months, {_e(_organisations(cmp.scenario, cmp.arms))}. "
         f"Differences are {_e(s)} minus {_e(f)}.</p>"
     )
     doc.add("<h2>Findings</h2><ul class='findings'>")
@@ -686,14 +716,26 @@ def build_comparison_doc(cmp: Comparison) -> _Doc:
 
     doc.add("<h2>Every summary metric</h2>")
     doc.add(
-        f"<p>Each arm: mean over replicates [95% Student-t interval]. Difference: mean of the paired differences "
+        f"<p>Each arm: mean over replicates [95% Student-t interval; clipped to [0, 1] for shares and means of "
+        f"variables in [0, 1], which cannot leave it]. Difference: mean of the paired differences "
         f"{_e(s)} − {_e(f)} over replicates [95% BCa bootstrap interval, 9,999 resamples of the pairs]. Effect size: "
-        "Hedges' g<sub>av</sub> (difference over the mean of the arms' standard deviations). "
+        "Hedges' g<sub>av</sub> (difference over the mean of the arms' standard deviations); 'undefined' when "
+        f"neither arm varies ({_e(NO_SPREAD)}; the difference still says how much the arms differ). "
         f"P({_e(s)} &gt; {_e(f)}): share of paired replicates where {_e(s)} is higher (ties count half). "
         "SE paired / unpaired: the standard error of the difference as run (paired) and as it would be with "
         "independent arms: their ratio is what common random numbers bought.</p>"
     )
     doc.table("comparison", cmp.table, _summary_display(cmp))
+    if "months_to_synergy" in cmp.table.index:
+        where = (
+            "(Kaplan–Meier, in <i>Time to synergy and to dissolution</i> below)"
+            if cmp.km is not None
+            else "(Kaplan–Meier; not available here: the runs stored no time series)"
+        )
+        doc.add(
+            f"<p class='note'>† {_e(MONTHS_TO_SYNERGY_NOTE)} {where}. Runs counted per arm: "
+            "<code>&lt;arm&gt;_n</code> in <code>tables/comparison.csv</code>.</p>"
+        )
     doc.figure("differences", plot_differences(cmp), "paired differences")
 
     if cmp.km is not None:

@@ -275,6 +275,7 @@ def sensitivity_scenario(
             None, "--parameters", NO_VALUE, "at least one factor", problem="no factors to analyse"
         )
     own_sampled = own is not None and own.design in METHODS
+    given = {"sweep.samples": ("--samples", samples), "sweep.replications": ("--replications", replications)}
     if samples is None:
         samples = own.samples if own_sampled and own.design == method and own.samples else DEFAULTS[method]["samples"]
     if replications is None:
@@ -292,7 +293,14 @@ def sensitivity_scenario(
         block["seed"] = own.seed
     data = scenario.resolved_dict()
     data["sweep"] = block
-    result = Scenario.from_dict(data, scenario.source_file)
+    try:
+        result = Scenario.from_dict(data, scenario.source_file)
+    except CollabsimInputError as exc:
+        option, value = given.get(exc.key or "", (None, None))
+        if option is None or value is None:  # the scenario's own value: the file is at fault
+            raise
+        # the user typed the option, not the file's sweep block: name the option
+        raise CollabsimInputError(None, option, exc.value, exc.allowed, problem=exc.problem, hint=exc.hint) from None
     result._source_file = scenario.source_file
     return result
 

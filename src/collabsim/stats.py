@@ -1,7 +1,7 @@
 """Statistics of a policy comparison: intervals, paired bootstrap, effect size, Kaplan–Meier with cluster bootstrap.
 
 Pure functions on numpy arrays (no collabsim state), so each can be checked against closed forms and synthetic data
-with a known truth (``tests/test_compare_stats.py``). The choices are recorded in ``docs/decisions.md`` (27–35) and
+with a known truth (``tests/test_compare_stats.py``). The choices are recorded in ``docs/decisions.md`` (36–44) and
 explained for users in ``docs/compare.md``.
 
 - :func:`t_interval`: mean of one arm with a Student-t interval (replicates are independent runs).
@@ -39,6 +39,8 @@ __all__ = [
 
 #: Resamples of the bootstrap intervals of differences and shares.
 N_RESAMPLES = 9999
+#: Fewest pairs with an effect size (Hedges' correction needs n - 1 > 1 for a stable J).
+G_MIN_PAIRS = 3
 #: spawn_key prefix of the analysis streams (runs use ``(replicate,)``: keys of another length never collide).
 ANALYSIS_KEY = 0xA7A1
 
@@ -51,9 +53,13 @@ def rng_for(seed: int, *labels: int | str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(ANALYSIS_KEY, *keys)))
 
 
-def t_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, int]:
+def t_interval(
+    x: np.ndarray, confidence: float = 0.95, bounds: tuple[float, float] | None = None
+) -> tuple[float, float, float, int]:
     """(mean, low, high, n) of the finite values of ``x``: the Student-t interval ``mean ± t·s/√n``.
-    With one value the interval is unknown (NaN); with no spread it is the mean itself."""
+    With one value the interval is unknown (NaN); with no spread it is the mean itself. ``bounds``: the range every
+    value lies in by definition (e.g. (0, 1) for a share); the interval is clipped to it, since the symmetric t
+    interval of a mean near a bound reaches values the mean cannot take."""
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
     n = len(x)
@@ -63,7 +69,10 @@ def t_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, f
     if n < 2:
         return m, math.nan, math.nan, n
     half = float(sps.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return m, m - half, m + half, n
+    lo, hi = m - half, m + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return m, lo, hi, n
 
 
 def _resampled_means(values: np.ndarray, idx_rows: int, rng: np.random.Generator, n_resamples: int) -> np.ndarray:
@@ -141,20 +150,21 @@ def hedges_g_av(first: np.ndarray, second: np.ndarray) -> float:
 
     It measures the difference against the spread of outcomes between runs, so it does not grow when common random
     numbers shrink the noise of the difference (as the paired d_z = mean/sd of differences would). NaN with fewer
-    than three pairs or when nothing varies; ±inf when the arms do not vary but differ.
+    than three pairs, and NaN when neither arm varies: with no spread within the arms a standardised effect is
+    undefined, whether or not the arms differ (the difference itself says how much they do).
     """
     a = np.asarray(first, dtype=np.float64)
     b = np.asarray(second, dtype=np.float64)
     keep = np.isfinite(a) & np.isfinite(b)
     a, b = a[keep], b[keep]
     n = len(a)
-    if n < 3:
+    if n < G_MIN_PAIRS:
         return math.nan
     diff = float((b - a).mean())
     sd = (a.std(ddof=1) + b.std(ddof=1)) / 2
     scale = max(float(np.abs(a).max()), float(np.abs(b).max()), 1e-300)
-    if sd <= 1e-12 * scale:  # no spread beyond rounding
-        return math.nan if abs(diff) <= 1e-12 * scale else math.copysign(math.inf, diff)
+    if sd <= 1e-12 * scale:  # no spread beyond rounding: nothing to standardise by (not an infinite effect)
+        return math.nan
     j = 1 - 3 / (4 * (n - 1) - 1)
     return j * diff / sd
 

@@ -149,14 +149,18 @@ def run_one_phase(engine: Engine, compiled, plan, need, phase: int) -> None:
     )
 
 
+#: Weight at which the local-sign check runs a row that is switched off (weight 0) in the table.
+OFF_ROW_WEIGHT = 0.05
+
+
 def isolated_table(table: RuleTable, rule_id: str) -> RuleTable:
     """The table with every other row that moves the same variable switched off (weight 0). A row of weight 0 in
-    the table is checked at weight 0.05 (its sign as written; it is reported as disabled)."""
+    the table is checked at weight OFF_ROW_WEIGHT (its sign as written); the rules table of the report says so."""
     target = next(r for r in table.rows if r.id == rule_id)
     rows = []
     for r in table.rows:
         if r.id == rule_id:
-            rows.append(replace(r, weight=r.weight if r.weight > 0 else 0.05))
+            rows.append(replace(r, weight=r.weight if r.weight > 0 else OFF_ROW_WEIGHT))
         elif r.mechanism == target.mechanism:
             rows.append(replace(r, weight=0.0))
         else:
@@ -777,7 +781,8 @@ class StatResult:
     hi: float
     expected: int
     threshold: float = 0.0
-    effect_size: float = math.nan  # Hedges' g_av (docs/decisions.md 39: not d_z, which CRN inflate); NaN: bimodality
+    effect_size: float = math.nan  # Hedges' g_av (docs/decisions.md 39: not d_z, which CRN inflate); NaN: bimodality,
+    # or no spread within the arms (a standardised effect is undefined)
 
     @property
     def passed(self) -> bool:
@@ -891,6 +896,8 @@ def rules_table_rows(
         lr = local.get(r.id)
         cr = chain.get(r.id) if chain else None
         local_ok = "–" if lr is None else ("ok" if lr.ok else ("FAIL (stage gate)" if lr.sign_ok else "FAIL"))
+        if lr is not None and r.weight <= 0:  # checked at OFF_ROW_WEIGHT: its sign as written, not what runs
+            local_ok += f" (row switched off: checked at weight {OFF_ROW_WEIGHT:g})"
         if cr is None:
             chain_ok, status = "–", "not run"
         elif cr.outcome is None:
@@ -1021,7 +1028,8 @@ class ValidationReport:
                 "over replicates with common random numbers (treatment - control) with its t 95% CI, or for "
                 "bimodality a bootstrap 95% CI over replicates; a statistic passes when its CI lies on the expected "
                 "side (of zero, or of the threshold). g_av = Hedges' g_av, the difference over the arms' mean standard "
-                "deviation (common random numbers do not inflate it, unlike d_z).",
+                "deviation (common random numbers do not inflate it, unlike d_z); – for bimodality, and when "
+                "neither arm varies (no spread within arms: a standardised effect is undefined).",
                 "",
                 _md_table(PATTERN_COLUMNS, pattern_rows(checks)),
                 "",

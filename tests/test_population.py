@@ -27,3 +27,16 @@ def test_quantile_coupling_keeps_each_organisations_rank(baseline):
     a, b = (generate_population(sc, Streams(2, (3,))) for sc in (base, big))
     assert (b.staff > a.staff).all()
     np.testing.assert_array_equal(np.argsort(a.staff), np.argsort(b.staff))
+
+
+def test_beta_quantiles_are_scipys_beta_quantiles():
+    """population.beta_quantiles calls the quantile function directly; it must equal scipy.stats.beta.ppf."""
+    import scipy.stats  # noqa: PLC0415
+
+    from collabsim.population import beta_quantiles  # noqa: PLC0415
+
+    u = np.random.default_rng(0).random(1000)
+    for mean, sd in ((0.5, 0.15), (0.3, 0.1), (0.9, 0.05), (0.02, 0.01)):
+        var_max = mean * (1 - mean)
+        k = var_max / min(sd * sd, 0.99 * var_max) - 1
+        np.testing.assert_array_equal(beta_quantiles(u, mean, sd), scipy.stats.beta.ppf(u, mean * k, (1 - mean) * k))

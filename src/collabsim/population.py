@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from collabsim.rng import Streams
 from collabsim.variables import COLUMN, N_VARS, Level
@@ -60,7 +60,8 @@ def beta_quantiles(u: np.ndarray, mean: float, sd: float) -> np.ndarray:
     if var <= 0:
         return np.full(len(u), mean)
     k = var_max / var - 1.0
-    return scipy.stats.beta.ppf(u, mean * k, (1 - mean) * k)
+    # the Beta quantile function itself (what scipy.stats.beta.ppf computes, without its per-call checks)
+    return scipy.special.betaincinv(mean * k, (1 - mean) * k, u)
 
 
 def sector_counts(mix: dict[str, float], n: int) -> np.ndarray:

@@ -25,29 +25,18 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from tqdm import tqdm
 
-from collabsim import load_scenario, simulate
-from collabsim.rules import ONCE_VARIABLES, load_calibration, load_prior_table
+from collabsim.calibration import C1, c1_statistic
+from collabsim.rules import load_calibration, load_prior_table
+from collabsim.scenario import load_scenario
 
-SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "mandated_vs_voluntary.yaml"
 OUT = Path(__file__).resolve().parents[1] / "src" / "collabsim" / "data" / "calibration.yaml"
-TARGET, BAND = 24.0, (18.0, 36.0)
+TARGET, BAND = C1.value, C1.band
 
 
 def target_statistic(rate: float, replications: int, progress: bool = True) -> float:
-    """C1's statistic at ``rate``: the median over runs (both arms) of months_to_synergy (runs without synergy
-    have none and are left out, as the metric defines; +inf when no run reaches synergy: slower than any target)."""
-    shipped = float(load_calibration()["rate"])
-    monthly = {r.id: rate / shipped for r in load_prior_table().rows if r.mechanism not in ONCE_VARIABLES}
-    sc = load_scenario(SCENARIO)
-    values = []
-    runs = [(arm, r) for arm in sc.arms for r in range(replications)]
-    for arm, r in tqdm(runs, desc=f"rate {rate:.4g}", leave=False, disable=not progress):
-        run = sc.arm(arm).with_overrides({"rules.weights": monthly})
-        values.append(simulate(run, key=(r,)).summary["months_to_synergy"])
-    values = np.array(values)
-    return float(np.median(values[~np.isnan(values)])) if not np.isnan(values).all() else np.inf
+    """C1's statistic at ``rate`` (collabsim.calibration.c1_statistic)."""
+    return c1_statistic(rate, replications, progress=progress)
 
 
 def fit(replications: int, low: float = 0.05, high: float = 20.0, tol: float = 0.01) -> tuple[float, float]:
@@ -84,12 +73,12 @@ def main() -> None:
         "target": {
             "id": "C1",
             "statistic": "median over runs (both arms) of months_to_synergy",
-            "scenario": "scenarios/mandated_vs_voluntary.yaml",
+            "scenario": f"scenarios/{C1.scenario}.yaml",
             "value": TARGET,
             "band": list(BAND),
             "achieved": value,
             "replications_per_arm": args.replications,
-            "seed": load_scenario(SCENARIO).seed,
+            "seed": load_scenario(C1.scenario).seed,
         },
         "rules_fingerprint": load_prior_table().fingerprint(),
     }

@@ -437,6 +437,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         for pr in report.patterns or []:
             s = ", ".join(f"{x.label} {x.estimate:+.4f} [{x.lo:+.4f}, {x.hi:+.4f}]" for x in pr.stats)
             print(f"{'PASS' if pr.passed else 'FAIL'} {pr.pattern.name} ({pr.pattern.role}): {s}")
+        if report.calibration is not None:
+            k = report.calibration
+            print(
+                f"calibration target {k['target'].id} (fitted, not a check): {k['value']:g} "
+                f"(target {k['target'].value:g}, band {k['target'].band[0]:g}-{k['target'].band[1]:g})"
+            )
         c = report.counts()
         print(
             ", ".join(f"{k} {v}" for k, v in c.items())

@@ -981,6 +981,7 @@ class ValidationReport:
     local: dict[str, LocalResult] = field(default_factory=dict)
     chain: dict[str, ChainResult] | None = None
     patterns: list[PatternResult] | None = None
+    calibration: dict[str, Any] | None = None  # the calibration target re-evaluated (not a check)
     seconds: float = 0.0
 
     @property
@@ -998,7 +999,9 @@ class ValidationReport:
         return self.rules_passed and self.patterns_passed
 
     def counts(self) -> dict[str, int]:
-        c = {"rules": len(self.table.rows), "local_ok": sum(r.ok for r in self.local.values())}
+        c = {"rules": len(self.table.rows)}
+        if self.local:
+            c["local_ok"] = sum(r.ok for r in self.local.values())
         if self.chain is not None:
             ch = self.chain.values()
             c.update(
@@ -1039,6 +1042,22 @@ class ValidationReport:
                     "### Calibration targets (reported apart: the weights were calibrated on them)",
                     "",
                     _md_table(PATTERN_COLUMNS, pattern_rows(calib)),
+                    "",
+                ]
+            if self.calibration is not None:
+                k = self.calibration
+                t = k["target"]
+                lines += [
+                    "## Calibration target (the rate was fitted to it: reported apart, not a check)",
+                    "",
+                    "| id | target | statistic | scenario | value | band | now | at the fit | in band |",
+                    "|---|---|---|---|---|---|---|---|---|",
+                    f"| {t.id} | {t.description} | {t.statistic} | `{t.scenario}` | {t.value:g} | "
+                    f"{t.band[0]:g}–{t.band[1]:g} | {k['value']:g} | {k['fitted']} | "
+                    f"{'yes' if t.band[0] <= k['value'] <= t.band[1] else 'NO'} |",
+                    "",
+                    f"Rate {k['rate']}, {k['replications']} replicates per arm (docs/calibration.md). "
+                    f"Source: {t.source}.",
                     "",
                 ]
             lines += ["### Pattern details", ""]
@@ -1128,5 +1147,17 @@ def validate(
             report.chain = chain_checks(table, workers=workers, progress=progress)
     if patterns:
         report.patterns = run_patterns(replications=replications, workers=workers, progress=progress)
+        from collabsim.calibration import C1, c1_statistic  # noqa: PLC0415
+        from collabsim.rules import load_calibration  # noqa: PLC0415
+
+        fit = load_calibration()  # re-evaluated on the fit's own runs: it must reproduce the fitted value
+        reps = int(fit.get("target", {}).get("replications_per_arm", 100))
+        report.calibration = {
+            "target": C1,
+            "value": c1_statistic(replications=reps),
+            "fitted": fit.get("target", {}).get("achieved", "–"),
+            "rate": fit["rate"],
+            "replications": reps,
+        }
     report.seconds = time.perf_counter() - t0
     return report

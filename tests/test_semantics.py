@@ -60,7 +60,13 @@ def test_maintenance_means_synergy_now(baseline):
     back to implementation (inertia) when they are not."""
     sc = small(
         baseline,
-        **{"horizon_months": 60, "partnering.regime": "mandated", "partnering.type": "ics", "partnering.group_size": 4},
+        **{
+            "horizon_months": 60,
+            "partnering.regime": "mandated",
+            "partnering.type": "ics",
+            "partnering.group_size": 4,
+            "dynamics.threshold_hysteresis": 0.0,  # members cross both ways often: both halves of the switch show
+        },
     )
     engine = Engine(sc, seed=2)
     fell_back = False
@@ -117,3 +123,20 @@ def test_months_to_synergy_counts_months_of_dynamics(baseline):
     assert len(first)
     # the timeseries row of month m is the state after m months: the first maintenance row is months_to_synergy
     assert math.isclose(r.summary["months_to_synergy"], float(np.median(first.to_numpy())))
+
+
+def test_past_the_threshold_a_member_stays_past_within_the_hysteresis():
+    """decisions.md 25: a member crosses at the thresholds and leaves only more than the hysteresis below them."""
+    from collabsim import kernels  # noqa: PLC0415
+
+    P = np.zeros(kernels.N_PARAMETERS)
+    P[kernels.P_THRESHOLD_RISK], P[kernels.P_THRESHOLD_FAITH], P[kernels.P_HYSTERESIS] = 0.5, 0.6, 0.05
+    risk = np.array([0.50, 0.47, 0.44, 0.47, 0.50, 0.70])
+    faith = np.array([0.60, 0.60, 0.60, 0.60, 0.56, 0.54])
+    before = np.array([0.0, 1.0, 1.0, 0.0, 1.0, 1.0])
+    M = np.zeros((len(COLUMN), len(risk)))
+    M[COLUMN["risk_tolerance"]], M[COLUMN["faith"]], M[COLUMN["above_threshold"]] = risk, faith, before
+    kernels.threshold(P, M)
+    # crosses at the thresholds; stays within 0.05 below; leaves further below; does not cross from below inside
+    # the band; faith counts the same way
+    assert M[COLUMN["above_threshold"]].tolist() == [1.0, 1.0, 0.0, 0.0, 1.0, 0.0]

@@ -153,7 +153,7 @@ def test_morris_on_a_tiny_design_ranks_and_writes(capsys, tmp_path: Path):
         "--parameters",
         "dynamics.synergy_threshold_faith=0.05:0.95",
         "--parameters",
-        "rules:performance",  # Box 2 performance rows: they cannot move synergy or task achievement
+        "partnering.leave_faith_threshold=0.1:0.4",  # mandated members cannot leave: no effect in that arm
         "--parameters",
         "rules:trust",
         "--out",
@@ -174,8 +174,9 @@ def test_morris_on_a_tiny_design_ranks_and_writes(capsys, tmp_path: Path):
     assert np.isfinite(table[["mu_star", "mu_star_conf"]].to_numpy()).all()
     for _, df in table.groupby("output"):
         assert list(df["rank"]) == [1, 2, 3] and df["mu_star"].is_monotonic_decreasing
-        perf = df[df["factor"] == "rules:performance"].iloc[0]
-        assert perf["mu_star"] == 0.0 and perf["mu_star_conf"] == 0.0  # ranked last, or tied last
+    for output in ("share_synergy [mandated]", "task_achievement [mandated]"):
+        leave = table[(table["output"] == output) & (table["factor"] == "partnering.leave_faith_threshold")].iloc[0]
+        assert leave["mu_star"] == 0.0 and leave["mu_star_conf"] == 0.0  # ranked last, or tied last
     synergy = table[table["output"] == "share_synergy [voluntary]"]
     assert synergy.iloc[0]["factor"] == "dynamics.synergy_threshold_faith" and synergy.iloc[0]["mu_star"] > 0
     # running the same command again resumes (nothing to run) and gives the same table
@@ -186,7 +187,7 @@ def test_morris_on_a_tiny_design_ranks_and_writes(capsys, tmp_path: Path):
         "--parameters",
         "dynamics.synergy_threshold_faith=0.05:0.95",
         "--parameters",
-        "rules:performance",
+        "partnering.leave_faith_threshold=0.1:0.4",
         "--parameters",
         "rules:trust",
         "--out",

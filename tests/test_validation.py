@@ -98,9 +98,8 @@ def test_cli_validate_bad_input_exits_2(capsys):
 
 # Patterns the calibrated defaults fail, and why (docs/validation.md "Results under the shipped defaults").
 FAILING = {
-    "bimodal_outcomes": "voluntary end behaviour has two modes (0: stalled, 0.7-0.8: synergy) but the synergy mode "
-    "sits below the 0.8 end band, so the end-share statistic fails; mandated footprints spread over 0-0.7 (members "
-    "hover at the threshold): a smooth middle",
+    "bimodal_outcomes": "end behaviour has two modes in both regimes (stalled: 0-0.2; synergy: 0.7-0.8) and Sarle's "
+    "coefficient passes, but the synergy mode sits below the pre-set 0.8 end band, so the end-share statistic fails",
     "formalisation_by_type": "a contract helps mandated ICSs (as stated) but also helps voluntary informal partnering "
     "(+0.12 behaviour): the contract's confidence rows outweigh rf-overformalisation-undermines-trust",
     "proximity_needs_low_conflict": "communication -> trust is only switched off by conflict (gated by not conflict), "

@@ -162,6 +162,7 @@ def month_parameters(scenario) -> np.ndarray:
         (kernels.P_WORKFORCE_PERSISTENCE, WORKFORCE_PERSISTENCE),
         (kernels.P_WORKFORCE_SHOCK, WORKFORCE_SHOCK),
         (kernels.P_AGE_HALF, AGE_HALF_MONTHS),
+        (kernels.P_HYSTERESIS, dyn.threshold_hysteresis),
     ):
         P[index] = value
     return P

@@ -421,8 +421,9 @@ OVERFORMAL, APPROPRIATE, FUNDING = _C["overformalisation"], _C["formalisation_ap
     P_WORKFORCE_PERSISTENCE,
     P_WORKFORCE_SHOCK,
     P_AGE_HALF,
-) = range(17)
-N_PARAMETERS = 17
+    P_HYSTERESIS,
+) = range(18)
+N_PARAMETERS = 18
 # Intervention kinds (column 0 of the intervention table): raise a collaboration variable, MoU, IT, champions.
 IV_RAISE, IV_MOU, IV_IT, IV_CHAMPIONS = 0, 1, 2, 3
 # Draw channels of the counter-based event draws.
@@ -759,9 +760,16 @@ def derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK):
 
 @njit(cache=True)
 def threshold(P, M):
-    """gl-threshold-synergy: past the threshold when risk tolerance and faith both reach theirs. MUTATES M."""
+    """gl-threshold-synergy: a member crosses the threshold when risk tolerance and faith both reach theirs, and,
+    past it (a "novel state"), stays past until either falls more than the hysteresis below its threshold
+    (docs/decisions.md 25). MUTATES M."""
+    h = P[P_HYSTERESIS]
     for m in range(M.shape[1]):
-        M[ABOVE, m] = 1.0 if (M[RISK, m] >= P[P_THRESHOLD_RISK] and M[FAITH, m] >= P[P_THRESHOLD_FAITH]) else 0.0
+        if M[ABOVE, m] > 0.5:
+            past = M[RISK, m] >= P[P_THRESHOLD_RISK] - h and M[FAITH, m] >= P[P_THRESHOLD_FAITH] - h
+        else:
+            past = M[RISK, m] >= P[P_THRESHOLD_RISK] and M[FAITH, m] >= P[P_THRESHOLD_FAITH]
+        M[ABOVE, m] = 1.0 if past else 0.0
 
 
 @njit(cache=True)

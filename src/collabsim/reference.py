@@ -443,9 +443,11 @@ class ReferenceModel(mesa.Model):
         dyn = self.scenario.dynamics
         for k in self.collabs:
             for m in k.members:
+                # past the threshold, a member stays past until risk or faith falls more than the hysteresis below
+                h = dyn.threshold_hysteresis if m.vars["above_threshold"] > 0.5 else 0.0
                 m.vars["above_threshold"] = float(
-                    m.vars["risk_tolerance"] >= dyn.synergy_threshold_risk
-                    and m.vars["faith"] >= dyn.synergy_threshold_faith
+                    m.vars["risk_tolerance"] >= dyn.synergy_threshold_risk - h
+                    and m.vars["faith"] >= dyn.synergy_threshold_faith - h
                 )
         self.run_phase(Phase.BEHAVIOUR)
 

@@ -506,6 +506,12 @@ class Dynamics(_Model):
         0.5, "Risk tolerance a member needs, with enough faith, to behave collaboratively"
     )
     synergy_threshold_faith: float = _unit(0.5, "Faith a member needs, with enough risk tolerance, to collaborate")
+    threshold_hysteresis: float = Field(
+        0.05,
+        ge=0.0,
+        le=0.5,
+        description="A member past the threshold stays past until risk tolerance or faith falls this far below it",
+    )
     baseline_trust: float = _unit(0.5, "Trust between new partners before the formation rules apply")
     baseline_faith: float = _unit(0.5, "Faith of a new member before the formation rules apply")
     connecting_months: int = _range(3, "Months a new collaboration spends in the connecting stage", 0, 120)

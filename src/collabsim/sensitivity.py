@@ -105,6 +105,7 @@ SCENARIO_PARAMETERS: tuple[str, ...] = (
     "environment.financial_constraints",
     "dynamics.synergy_threshold_risk",
     "dynamics.synergy_threshold_faith",
+    "dynamics.threshold_hysteresis",
     "dynamics.baseline_trust",
     "dynamics.baseline_faith",
 )

@@ -611,8 +611,9 @@ def _assumptions(scenario: Any, arms: dict[str, dict[str, Any]]) -> list[str]:
         "Replicate r of every arm simulates the same organisations with the same random events (common random "
         "numbers), so each replicate gives a paired difference.",
         f"Synergy (collaborative behaviour): a member is past the threshold when risk tolerance ≥ "
-        f"{d.synergy_threshold_risk:g} and faith ≥ {d.synergy_threshold_faith:g}; a collaboration is in synergy when "
-        f"at least {d.synergy_share:g} of its members are.",
+        f"{d.synergy_threshold_risk:g} and faith ≥ {d.synergy_threshold_faith:g}, and stays past until either falls "
+        f"more than {d.threshold_hysteresis:g} below; a collaboration is in synergy when at least {d.synergy_share:g} "
+        "of its members are.",
         "Confidence (from formalisation) stands in for trust progressively in mandated and integrative partnerships; "
         "over-formalising a voluntary one erodes trust.",
         f"Members of voluntary collaborations leave when their faith stays below {p.leave_faith_threshold:g} for "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -59,11 +59,13 @@ class Rule:
     chain: Chain | None = None
     prior_weight: float | None = None
     """The weight written in rules.yaml (its strength class) before calibration; None for an uncalibrated table."""
+    terms: tuple[tuple[str, bool], ...] = field(init=False, repr=False, compare=False)
+    """Context terms as (variable, negated) pairs; ``not x`` reads 1 - x (parsed once: partner search reads them
+    for every candidate pair)."""
 
-    @property
-    def terms(self) -> tuple[tuple[str, bool], ...]:
-        """Context terms as (variable, negated) pairs; ``not x`` reads 1 - x."""
-        return tuple((t[4:], True) if t.startswith("not ") else (t, False) for t in self.context)
+    def __post_init__(self) -> None:
+        terms = tuple((t[4:], True) if t.startswith("not ") else (t, False) for t in self.context)
+        object.__setattr__(self, "terms", terms)
 
     @property
     def phase(self) -> Phase:
@@ -110,7 +112,7 @@ class RuleTable:
             w = r.weight * factor
             if r.id in disable or (r.cmoc is not None and r.cmoc in disable):
                 w = 0.0
-            rows.append(Rule(**{**r.__dict__, "weight": w}))
+            rows.append(replace(r, weight=w))
         return RuleTable(tuple(rows), self.path)
 
 
@@ -294,7 +296,7 @@ def calibrate(prior: RuleTable, rate: float) -> RuleTable:
             factor = (u + d) / (2 * u) if r.sign > 0 else (u + d) / (2 * d)
         if r.mechanism not in ONCE_VARIABLES:
             factor *= rate
-        rows.append(Rule(**{**r.__dict__, "weight": r.weight * factor, "prior_weight": r.weight}))
+        rows.append(replace(r, weight=r.weight * factor, prior_weight=r.weight))
     return RuleTable(tuple(rows), prior.path)
 
 

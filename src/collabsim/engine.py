@@ -344,28 +344,31 @@ class Engine:
         """The aggregate arrays in the kernels' order: DM, DK, MK, OK, DO, MO, KO."""
         return (self.DM, self.DK, self.MK, self.OK, self.DO, self.MO, self.KO)
 
+    @property
+    def topology(self) -> tuple[np.ndarray, ...]:
+        """Who belongs where, in the kernels' order (``kernels.TOPOLOGY``); valid after ``_allocate``."""
+        st = self.state
+        return (
+            st.mem_dyad_ptr,
+            st.dyad_src,
+            st.dyad_dst,
+            self.dyad_col,
+            self.dyad_org,
+            st.mem_active,
+            st.col_mem_ptr,
+            st.mem_org,
+            st.mem_col,
+        )
+
     def refresh_aggregates(self, level: Level | None = None) -> None:
         """Means of finer levels seen from coarser ones (variables.py: level resolution): those ``level``'s rules
         read, or all of them when ``level`` is None."""
         st = self.state
         self._allocate()
+        level_code = -1 if level is None else int(level)
+        stale = np.zeros(3, np.bool_)  # recompute every group asked for
         kernels.refresh(
-            -1 if level is None else int(level),
-            st.D,
-            st.M,
-            st.K,
-            st.O,
-            st.mem_dyad_ptr,
-            st.dyad_src,
-            st.dyad_dst,
-            st.mem_active,
-            st.col_mem_ptr,
-            st.mem_org,
-            st.mem_col,
-            np.arange(st.n_mem),
-            self.agg,
-            self.need_all,
-            np.zeros(3, np.bool_),  # recompute every group asked for
+            level_code, st.D, st.M, st.K, st.O, self.topology, np.arange(st.n_mem), self.agg, self.need_all, stale
         )
 
     def run_level(self, level: Level, phase: Phase, active: np.ndarray) -> None:
@@ -385,7 +388,6 @@ class Engine:
                 (st.O, st.mem_org, st.K, st.mem_col, st.M, np.arange(st.n_mem), self.DM, np.arange(st.n_mem)),
             ),
         }[level]
-        out = np.empty((g.stop - g.start, X.shape[1]))
         kernels.apply_rules(
             X,
             active,
@@ -395,8 +397,7 @@ class Engine:
             p.p_rule_idx,
             r.table,
             st.S,
-            *maps,
-            out,
+            maps,
         )
 
     def apply_interventions(self) -> None:

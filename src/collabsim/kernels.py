@@ -34,30 +34,10 @@ MEANS_PARALLEL_MIN = CHUNK  # memberships from which the collaboration and organ
 
 
 @njit(cache=True, inline="always")
-def _rules_chunk(
-    ch,
-    n,
-    nq,
-    X,
-    active,
-    stage_bits,
-    mech_cols,
-    mech_ptr,
-    rule_idx,
-    table,
-    S,
-    O,
-    Oi,
-    K,
-    Ki,
-    M,
-    Mi,
-    D,
-    Di,
-    out,
-):
+def _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out):
     """The rows of one chunk of entities (see apply_rules): results into ``out``."""
     sign, weight, stage_mask, term_ptr, term_level, term_col, term_neg = table
+    O, Oi, K, Ki, M, Mi, D, Di = reads
     lo = ch * CHUNK
     w = min(n, lo + CHUNK) - lo
     c = np.empty(w)
@@ -106,171 +86,40 @@ def _write_back(lo, hi, nq, X, active, mech_cols, out):
 
 
 @njit(cache=True, parallel=True)
-def _apply_rules_parallel(
-    X,
-    active,
-    stage_bits,
-    mech_cols,
-    mech_ptr,
-    rule_idx,
-    table,
-    S,
-    O,
-    Oi,
-    K,
-    Ki,
-    M,
-    Mi,
-    D,
-    Di,
-    out,
-):
+def _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out):
     n, nq = X.shape[1], len(mech_cols)
     for ch in prange((n + CHUNK - 1) // CHUNK):
-        _rules_chunk(
-            ch,
-            n,
-            nq,
-            X,
-            active,
-            stage_bits,
-            mech_cols,
-            mech_ptr,
-            rule_idx,
-            table,
-            S,
-            O,
-            Oi,
-            K,
-            Ki,
-            M,
-            Mi,
-            D,
-            Di,
-            out,
-        )
+        _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
     for ch in prange((n + CHUNK - 1) // CHUNK):
         _write_back(ch * CHUNK, min(n, ch * CHUNK + CHUNK), nq, X, active, mech_cols, out)
 
 
 @njit(cache=True)
-def _apply_rules_serial(
-    X,
-    active,
-    stage_bits,
-    mech_cols,
-    mech_ptr,
-    rule_idx,
-    table,
-    S,
-    O,
-    Oi,
-    K,
-    Ki,
-    M,
-    Mi,
-    D,
-    Di,
-    out,
-):
+def _apply_rules_serial(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out):
     n, nq = X.shape[1], len(mech_cols)
     for ch in range((n + CHUNK - 1) // CHUNK):
-        _rules_chunk(
-            ch,
-            n,
-            nq,
-            X,
-            active,
-            stage_bits,
-            mech_cols,
-            mech_ptr,
-            rule_idx,
-            table,
-            S,
-            O,
-            Oi,
-            K,
-            Ki,
-            M,
-            Mi,
-            D,
-            Di,
-            out,
-        )
+        _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
     _write_back(0, n, nq, X, active, mech_cols, out)
 
 
 @njit(cache=True)
-def apply_rules(
-    X,
-    active,
-    stage_bits,
-    mech_cols,
-    mech_ptr,
-    rule_idx,
-    table,
-    S,
-    O,
-    Oi,
-    K,
-    Ki,
-    M,
-    Mi,
-    D,
-    Di,
-    out,
-):
+def apply_rules(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads):
     """One synchronous rule update of the variables ``mech_cols`` of every active entity of one level.
 
     X: (n_vars, n) the level's array, MUTATED in rows mech_cols for active entities. stage_bits: int32 (n,), bit s
     set when the entity is in stage s (an organisation: the stages of its running collaborations); a row acts when
     it acts in every stage (mask ALL_STAGES) or in one of the entity's stages. Rows of
     rule_idx[mech_ptr[q]:mech_ptr[q+1]] move mech_cols[q], in table order. A context term at level L reads
-    L's array through the entity's index map (O/Oi, K/Ki, M/Mi, D/Di; S directly). Every context is read before
-    any value is written (``out``: (len(mech_cols), n) scratch), so rule order inside a phase does not matter.
-    x <- x + (1 - x)(1 - exp(-up)) - x(1 - exp(-down)) keeps x in [0, 1]. Each chunk of entities is one work
-    item: rules stream over it (cache- and vector-friendly), and threads never share an entity.
+    L's array through the entity's index map (``reads`` = (O, Oi, K, Ki, M, Mi, D, Di); S directly). Every
+    context is read before any value is written (into scratch), so rule order inside a phase does not matter.
+    x <- x + (1 - x)(1 - exp(-up)) - x(1 - exp(-down)) keeps x in [0, 1]. Each chunk of entities is one work item:
+    rules stream over it (cache- and vector-friendly), and threads never share an entity.
     """
+    out = np.empty((len(mech_cols), X.shape[1]))  # every context is read before any value is written
     if X.shape[1] >= PARALLEL_MIN:  # chunks are the work items either way, so both give the same numbers
-        _apply_rules_parallel(
-            X,
-            active,
-            stage_bits,
-            mech_cols,
-            mech_ptr,
-            rule_idx,
-            table,
-            S,
-            O,
-            Oi,
-            K,
-            Ki,
-            M,
-            Mi,
-            D,
-            Di,
-            out,
-        )
+        _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
     else:
-        _apply_rules_serial(
-            X,
-            active,
-            stage_bits,
-            mech_cols,
-            mech_ptr,
-            rule_idx,
-            table,
-            S,
-            O,
-            Oi,
-            K,
-            Ki,
-            M,
-            Mi,
-            D,
-            Di,
-            out,
-        )
+        _apply_rules_serial(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
 
 
 @njit(cache=True, inline="always")
@@ -432,6 +281,20 @@ CH_TURNOVER, CH_SHOCK, CH_FAILURE = 0, 1, 2
 ST_CONNECTING, ST_PLANNING, ST_IMPLEMENTATION, ST_MAINTENANCE, ST_DISSOLVED = 1, 2, 3, 4, 5
 N_PHASES = 5
 LEVELS_FINEST_FIRST = (4, 3, 2, 1)  # dyad, membership, collaboration, organisation (variables.Level codes)
+# The tuples run_phase and refresh take (one argument each instead of a long list), in this order:
+TOPOLOGY = (
+    "mem_dyad_ptr",
+    "dyad_src",
+    "dyad_dst",
+    "dyad_col",
+    "dyad_org",
+    "mem_active",
+    "col_mem_ptr",
+    "mem_org",
+    "mem_col",
+)
+MASKS = ("act_d", "act_m", "act_k", "act_o", "bits_d", "bits_m", "bits_k", "bits_o")  # active flags, stage bits
+IDENTS = ("ident_d", "ident_m", "ident_k", "ident_o")  # identity index maps of each level
 
 
 @njit(cache=True, inline="always")
@@ -465,30 +328,14 @@ def stage_bits(col_stage, mem_col, mem_org, mem_active, dyad_col, n_org, bits_d,
 
 
 @njit(cache=True)
-def refresh(
-    level,
-    D,
-    M,
-    K,
-    O,
-    mem_dyad_ptr,
-    dyad_src,
-    dyad_dst,
-    mem_active,
-    col_mem_ptr,
-    mem_org,
-    mem_col,
-    ident_m,
-    agg,
-    need,
-    fresh,
-):
+def refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh):
     """The aggregates a level's rules read (level -1: those of every level). ``need`` holds, for DM, DK, MK, OK,
     DO, MO, KO in that order, the columns anything reads (engine.aggregate_needs): the others are never
     computed. ``fresh`` (bool (3,): DM; DK, MK, OK; DO, MO, KO) says which groups still equal what they would be
     recomputed to (``stale`` clears them when their sources change): those are skipped, so the numbers are the same
     as always recomputing. MUTATES the aggregate arrays and ``fresh``."""
     DM, DK, MK, OK, DO, MO, KO = agg
+    mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col = topo
     if level == 4:
         return
     if not fresh[0]:
@@ -523,152 +370,37 @@ def stale(fresh, level):
 
 
 @njit(cache=True)
-def run_phase(
-    phase,
-    S,
-    O,
-    K,
-    M,
-    D,
-    act_d,
-    act_m,
-    act_k,
-    act_o,
-    bits_d,
-    bits_m,
-    bits_k,
-    bits_o,
-    mem_dyad_ptr,
-    dyad_src,
-    dyad_dst,
-    dyad_col,
-    dyad_org,
-    mem_active,
-    col_mem_ptr,
-    mem_org,
-    mem_col,
-    ident_d,
-    ident_m,
-    ident_k,
-    ident_o,
-    agg,
-    table,
-    plan,
-    need,
-    fresh,
-):
+def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need, fresh):
     """Every rule of one phase, finest level first, each level seeing the finer levels' new values. ``fresh``: the
     aggregates' freshness flags (``refresh``); a level's rules make what is averaged from it stale."""
     DM, DK, MK, OK, DO, MO, KO = agg
+    act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o = masks
+    mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col = topo
+    ident_d, ident_m, ident_k, ident_o = idents
     g_ptr, p_cols, p_mech_ptr, p_rule_idx = plan
     for level in LEVELS_FINEST_FIRST:
         g = level * N_PHASES + phase
         a, b = g_ptr[g], g_ptr[g + 1]
         if a == b:
             continue
-        refresh(
-            level,
-            D,
-            M,
-            K,
-            O,
-            mem_dyad_ptr,
-            dyad_src,
-            dyad_dst,
-            mem_active,
-            col_mem_ptr,
-            mem_org,
-            mem_col,
-            ident_m,
-            agg,
-            need,
-            fresh,
-        )
+        refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh)
         cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
         stale(fresh, level)
         if level == 4:
-            out = np.empty((b - a, D.shape[1]))
             apply_rules(
-                D,
-                act_d,
-                bits_d,
-                cols,
-                mptr,
-                p_rule_idx,
-                table,
-                S,
-                O,
-                dyad_org,
-                K,
-                dyad_col,
-                M,
-                dyad_src,
-                D,
-                ident_d,
-                out,
+                D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, (O, dyad_org, K, dyad_col, M, dyad_src, D, ident_d)
             )
         elif level == 3:
-            out = np.empty((b - a, M.shape[1]))
             apply_rules(
-                M,
-                act_m,
-                bits_m,
-                cols,
-                mptr,
-                p_rule_idx,
-                table,
-                S,
-                O,
-                mem_org,
-                K,
-                mem_col,
-                M,
-                ident_m,
-                DM,
-                ident_m,
-                out,
+                M, act_m, bits_m, cols, mptr, p_rule_idx, table, S, (O, mem_org, K, mem_col, M, ident_m, DM, ident_m)
             )
         elif level == 2:
-            out = np.empty((b - a, K.shape[1]))
             apply_rules(
-                K,
-                act_k,
-                bits_k,
-                cols,
-                mptr,
-                p_rule_idx,
-                table,
-                S,
-                OK,
-                ident_k,
-                K,
-                ident_k,
-                MK,
-                ident_k,
-                DK,
-                ident_k,
-                out,
+                K, act_k, bits_k, cols, mptr, p_rule_idx, table, S, (OK, ident_k, K, ident_k, MK, ident_k, DK, ident_k)
             )
         else:
-            out = np.empty((b - a, O.shape[1]))
             apply_rules(
-                O,
-                act_o,
-                bits_o,
-                cols,
-                mptr,
-                p_rule_idx,
-                table,
-                S,
-                O,
-                ident_o,
-                KO,
-                ident_o,
-                MO,
-                ident_o,
-                DO,
-                ident_o,
-                out,
+                O, act_o, bits_o, cols, mptr, p_rule_idx, table, S, (O, ident_o, KO, ident_o, MO, ident_o, DO, ident_o)
             )
 
 
@@ -895,6 +627,9 @@ def run_months(
     bits_d, bits_m = np.zeros(n_dyad, np.int32), np.zeros(n_mem, np.int32)
     bits_k, bits_o = np.zeros(n_col, np.int32), np.zeros(n_org, np.int32)
     fresh = np.zeros(3, np.bool_)  # the aggregates handed in may be stale
+    topo = (mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col)
+    masks = (act_d, mem_active, act_k, act_o, bits_d, bits_m, bits_k, bits_o)
+    idents = (ident_d, ident_m, ident_k, ident_o)
     for t in range(m0, m1):
         S[:] = S_sched[t]
         if funding_at[t]:
@@ -924,102 +659,18 @@ def run_months(
         for k in range(n_col):
             act_k[k] = col_stage[k] != ST_DISSOLVED
         stage_bits(col_stage, mem_col, mem_org, mem_active, dyad_col, n_org, bits_d, bits_m, bits_k, bits_o)
-        refresh(
-            2,
-            D,
-            M,
-            K,
-            O,
-            mem_dyad_ptr,
-            dyad_src,
-            dyad_dst,
-            mem_active,
-            col_mem_ptr,
-            mem_org,
-            mem_col,
-            ident_m,
-            agg,
-            need,
-            fresh,
-        )
+        refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
         derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK)
         stale(fresh, 4)
         for phase in (1, 2, 3, 4):  # context, mechanisms, behaviour, outcomes
             if phase == 3:
                 threshold(P, M)
                 stale(fresh, 3)
-            run_phase(
-                phase,
-                S,
-                O,
-                K,
-                M,
-                D,
-                act_d,
-                mem_active,
-                act_k,
-                act_o,
-                bits_d,
-                bits_m,
-                bits_k,
-                bits_o,
-                mem_dyad_ptr,
-                dyad_src,
-                dyad_dst,
-                dyad_col,
-                dyad_org,
-                mem_active,
-                col_mem_ptr,
-                mem_org,
-                mem_col,
-                ident_d,
-                ident_m,
-                ident_k,
-                ident_o,
-                agg,
-                table,
-                plan,
-                need,
-                fresh,
-            )
-        refresh(
-            2,
-            D,
-            M,
-            K,
-            O,
-            mem_dyad_ptr,
-            dyad_src,
-            dyad_dst,
-            mem_active,
-            col_mem_ptr,
-            mem_org,
-            mem_col,
-            ident_m,
-            agg,
-            need,
-            fresh,
-        )
+            run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need, fresh)
+        refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
         if life_cycle(
             t, P, K, M, col_stage, col_stage_since, col_synergy_month, col_mem_ptr, mem_col, mem_active, mem_stall, MK
         ):
             stale(fresh, -1)  # members left or collaborations dissolved
-        refresh(
-            2,
-            D,
-            M,
-            K,
-            O,
-            mem_dyad_ptr,
-            dyad_src,
-            dyad_dst,
-            mem_active,
-            col_mem_ptr,
-            mem_org,
-            mem_col,
-            ident_m,
-            agg,
-            need,
-            fresh,
-        )
+        refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
         record(t - m0, rec, rec_src, rec_col, col_stage, col_mem_ptr, mem_active, K, DK, MK)

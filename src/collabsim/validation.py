@@ -113,6 +113,9 @@ def run_one_phase(engine: Engine, compiled, plan, need, phase: int) -> None:
     kernels.stage_bits(
         st.col_stage, st.mem_col, st.mem_org, st.mem_active, engine.dyad_col, n_org, bits_d, bits_m, bits_k, bits_o
     )
+    masks = (act_d, st.mem_active, act_k, act_o, bits_d, bits_m, bits_k, bits_o)
+    idents = (np.arange(n_dyad), np.arange(n_mem), np.arange(n_col), np.arange(n_org))
+    stale = np.zeros(3, np.bool_)  # no aggregate is known fresh
     kernels.run_phase(
         phase,
         st.S,
@@ -120,32 +123,14 @@ def run_one_phase(engine: Engine, compiled, plan, need, phase: int) -> None:
         st.K,
         st.M,
         st.D,
-        act_d,
-        st.mem_active,
-        act_k,
-        act_o,
-        bits_d,
-        bits_m,
-        bits_k,
-        bits_o,
-        st.mem_dyad_ptr,
-        st.dyad_src,
-        st.dyad_dst,
-        engine.dyad_col,
-        engine.dyad_org,
-        st.mem_active,
-        st.col_mem_ptr,
-        st.mem_org,
-        st.mem_col,
-        np.arange(n_dyad),
-        np.arange(n_mem),
-        np.arange(n_col),
-        np.arange(n_org),
+        masks,
+        engine.topology,
+        idents,
         engine.agg,
         compiled.table,
         plan.arrays,
         need,
-        np.zeros(3, np.bool_),  # no aggregate is known fresh
+        stale,
     )
 
 

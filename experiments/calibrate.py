@@ -34,22 +34,17 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "collabsim" / "data" / "cali
 TARGET, BAND = C1.value, C1.band
 
 
-def target_statistic(rate: float, replications: int, progress: bool = True) -> float:
-    """C1's statistic at ``rate`` (collabsim.calibration.c1_statistic)."""
-    return c1_statistic(rate, replications, progress=progress)
-
-
 def fit(replications: int, low: float = 0.05, high: float = 20.0, tol: float = 0.01) -> tuple[float, float]:
     """Bisection on log(rate) for the smallest rate whose statistic is at or below TARGET."""
-    if not target_statistic(high, replications) <= TARGET < target_statistic(low, replications):
+    if not c1_statistic(high, replications, progress=True) <= TARGET < c1_statistic(low, replications, progress=True):
         sys.exit(f"calibrate: target {TARGET} months is not bracketed by rates {low} and {high}")
     while high / low > 1 + tol:
         mid = float(np.sqrt(low * high))
-        if target_statistic(mid, replications) <= TARGET:
+        if c1_statistic(mid, replications, progress=True) <= TARGET:
             high = mid
         else:
             low = mid
-    return high, target_statistic(high, replications)  # the fitted rate and its statistic
+    return high, c1_statistic(high, replications, progress=True)  # the fitted rate and its statistic
 
 
 def main() -> None:
@@ -59,13 +54,13 @@ def main() -> None:
     args = ap.parse_args()
     if args.check:
         rate = float(load_calibration()["rate"])
-        value = target_statistic(rate, args.replications)
+        value = c1_statistic(rate, args.replications, progress=True)
         ok = BAND[0] <= value <= BAND[1]
         verdict = "ok" if ok else "FAIL"
         print(f"C1 at the shipped rate {rate}: median months to synergy {value} (band {BAND}): {verdict}")
         sys.exit(0 if ok else 1)
     rate = float(f"{fit(args.replications)[0]:.3g}")
-    value = target_statistic(rate, args.replications)
+    value = c1_statistic(rate, args.replications, progress=True)
     data = {
         "rate": rate,
         "procedure": "docs/calibration.md: strength-class priors (rules.yaml), neutral-context balance, one rate",

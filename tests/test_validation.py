@@ -126,7 +126,7 @@ def test_one_replicate_gives_no_interval_so_nothing_passes_on_it():
     m, lo, hi = validation.paired_ci(np.array([0.3]))
     assert m == 0.3 and math.isnan(lo) and math.isnan(hi)
     assert not validation.on_side(lo, hi, +1)
-    assert all(math.isnan(x) for x in validation.bootstrap_ci([np.array([1.0, 2.0])], np.mean))
+    assert all(math.isnan(x) for x in validation.replicate_bootstrap_ci([np.array([1.0, 2.0])], np.mean))
 
 
 def test_cli_validate_refuses_bad_output_and_one_replicate_before_running(tmp_path, capsys):

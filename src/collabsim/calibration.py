@@ -44,6 +44,7 @@ def c1_statistic(rate: float | None = None, replications: int = 100, progress: b
     shipped = float(load_calibration()["rate"])
     factor = 1.0 if rate is None else rate / shipped
     monthly = {r.id: factor for r in load_prior_table().rows if r.mechanism not in ONCE_VARIABLES}
+    overrides = {"rules.weights": monthly} if factor != 1.0 else {}  # at the shipped rate the runs are the default
     sc = load_scenario(C1.scenario)
     runs = [(arm, r) for arm in sc.arms or {} for r in range(replications)]
     if progress:
@@ -51,10 +52,7 @@ def c1_statistic(rate: float | None = None, replications: int = 100, progress: b
 
         runs = tqdm(runs, desc=f"C1 at rate {rate or shipped:.4g}", leave=False)
     values = np.array(
-        [
-            simulate(sc.arm(arm).with_overrides({"rules.weights": monthly}), key=(r,)).summary["months_to_synergy"]
-            for arm, r in runs
-        ],
+        [simulate(sc.arm(arm).with_overrides(overrides), key=(r,)).summary["months_to_synergy"] for arm, r in runs],
         dtype=float,
     )
     reached = values[~np.isnan(values)]

@@ -738,7 +738,9 @@ def ends_minus_middle(x: np.ndarray) -> float:
     return min(low, high) - (1.0 - low - high)
 
 
-def bootstrap_ci(groups: list[np.ndarray], fn: Callable, n_boot: int = 500, seed: int = 0) -> tuple[float, float]:
+def replicate_bootstrap_ci(
+    groups: list[np.ndarray], fn: Callable, n_boot: int = 500, seed: int = 0
+) -> tuple[float, float]:
     """Percentile 95% CI of fn(pooled values), resampling whole replicates (groups) with replacement; NaN with fewer
     than two replicates (resampling one gives no spread)."""
     if len(groups) < 2:
@@ -804,7 +806,7 @@ def evaluate_pattern(pattern: Pattern, observations: dict[str, list[dict[str, An
                 ("Sarle's bimodality coefficient", bimodality_coefficient, BIMODALITY_THRESHOLD),
                 ("min(end shares) - middle share", ends_minus_middle, 0.0),
             ):
-                lo, hi = bootstrap_ci(groups, fn)
+                lo, hi = replicate_bootstrap_ci(groups, fn)
                 stats_out.append(StatResult(f"{arm}: {label}", "collab_behaviour", fn(pooled), lo, hi, +1, threshold))
     else:
         for c in pattern.contrasts:

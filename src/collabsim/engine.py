@@ -346,7 +346,7 @@ class Engine:
 
     @property
     def topology(self) -> tuple[np.ndarray, ...]:
-        """Who belongs where, in the kernels' order (``kernels.TOPOLOGY``); valid after ``_allocate``."""
+        """Who belongs where, in the order of the kernels' ``topo`` tuple; valid after ``_allocate``."""
         st = self.state
         return (
             st.mem_dyad_ptr,

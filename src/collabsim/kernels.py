@@ -282,19 +282,9 @@ ST_CONNECTING, ST_PLANNING, ST_IMPLEMENTATION, ST_MAINTENANCE, ST_DISSOLVED = 1,
 N_PHASES = 5
 LEVELS_FINEST_FIRST = (4, 3, 2, 1)  # dyad, membership, collaboration, organisation (variables.Level codes)
 # The tuples run_phase and refresh take (one argument each instead of a long list), in this order:
-TOPOLOGY = (
-    "mem_dyad_ptr",
-    "dyad_src",
-    "dyad_dst",
-    "dyad_col",
-    "dyad_org",
-    "mem_active",
-    "col_mem_ptr",
-    "mem_org",
-    "mem_col",
-)
-MASKS = ("act_d", "act_m", "act_k", "act_o", "bits_d", "bits_m", "bits_k", "bits_o")  # active flags, stage bits
-IDENTS = ("ident_d", "ident_m", "ident_k", "ident_o")  # identity index maps of each level
+#   topo   (mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col)
+#   masks  (act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o): active flags and stage bits
+#   idents (ident_d, ident_m, ident_k, ident_o): identity index maps of each level
 
 
 @njit(cache=True, inline="always")

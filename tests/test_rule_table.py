@@ -73,7 +73,7 @@ def _expected_mechanism_sign(row: dict, c: dict) -> int:
 
 def test_table_is_a_list_of_rows_with_the_documented_keys():
     required = {"id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "stages"}
-    allowed = required | {"inverted", "note", "chain"}
+    allowed = required | {"inverted", "note", "chain", "pairs_with"}
     assert isinstance(rules(), list) and rules()
     for row in rules():
         assert required <= row.keys() <= allowed, row.get("id")
@@ -131,11 +131,20 @@ def test_mechanism_row_signs_conform_to_the_catalogue():
     assert not bad, bad
 
 
+# Outcome rows that carry a sign reversal a catalogue modifier states: row id -> the modifier's words.
+REVERSED_BY_MODIFIER = {
+    "fn-proximity-communication-trust@trust": "reverses (-1) when conflict is already occurring",
+}
+
+
 def test_outcome_row_signs_conform_to_the_catalogue():
     cat = catalogue()
     bad = []
     for row in _rows("outcome"):
         c = cat[row["cmoc"]]
+        if row["id"] in REVERSED_BY_MODIFIER:
+            assert any(REVERSED_BY_MODIFIER[row["id"]] in m for m in c["modifiers"]), row["id"]
+            continue
         inverted = row.get("inverted", False)
         mech = row["mechanism"]
         name = COMPLEMENT_OF.get(mech) if inverted else OUTCOME_ALIAS.get(mech, mech)
@@ -163,6 +172,9 @@ def test_stage_specs_are_valid_and_follow_the_catalogue():
             or (isinstance(spec, list) and spec and all(s in STAGES for s in spec))
         )
         assert valid, (row["id"], spec)
+        if row.get("pairs_with"):  # a relaxation pair acts in the same stages on both sides (rule_format.md)
+            assert spec == next(r["stages"] for r in rules() if r["id"] == row["pairs_with"]), row["id"]
+            continue
         if row["cmoc"] is None:
             continue
         stage = cat[row["cmoc"]]["stage"]

@@ -17,7 +17,7 @@ from collabsim.validation import (
     Contrast,
     Pattern,
     bimodality_coefficient,
-    ends_minus_middle,
+    dip_pvalue,
     evaluate_pattern,
     paired_ci,
 )
@@ -34,10 +34,22 @@ def test_bimodality_coefficient_on_constructed_samples():
     assert math.isnan(bimodality_coefficient(np.ones(10)))
 
 
-def test_ends_minus_middle():
-    assert ends_minus_middle(np.array([0.0, 0.1, 0.9, 1.0])) == pytest.approx(0.5)
-    assert ends_minus_middle(np.array([0.0, 0.5, 0.5, 1.0])) == pytest.approx(0.25 - 0.5)
-    assert ends_minus_middle(np.array([0.9, 0.95, 1.0])) == pytest.approx(0.0)  # one end empty
+def test_dip_test_rejects_two_modes_wherever_they_lie_and_not_one_mode():
+    rng = np.random.default_rng(2)
+    one_mode = rng.beta(5, 2, 400)  # skewed, one mode near 0.8: Sarle's coefficient alone can be fooled by skew
+    stalled_or_synergy = np.concatenate([rng.uniform(0.0, 0.1, 60), rng.normal(0.75, 0.04, 340)])
+    assert dip_pvalue(one_mode) > 0.05
+    assert dip_pvalue(stalled_or_synergy) < 0.001  # modes at 0.05 and 0.75: no band around 0 and 1 is assumed
+    assert math.isnan(dip_pvalue(np.array([0.1, 0.9, 0.5])))
+
+
+def test_bimodality_pattern_needs_both_statistics():
+    p = Pattern("b", "b", "s", "baseline", {"a": {}}, statistic="bimodality")
+    rng = np.random.default_rng(3)
+    two = [np.concatenate([rng.uniform(0, 0.1, 5), rng.normal(0.75, 0.03, 15)]) for _ in range(10)]
+    one = [rng.normal(0.5, 0.1, 20) for _ in range(10)]
+    assert evaluate_pattern(p, {"a": [{"collab_behaviour": g} for g in two]}).passed
+    assert not evaluate_pattern(p, {"a": [{"collab_behaviour": g} for g in one]}).passed
 
 
 def test_paired_ci_is_the_t_interval():
@@ -97,14 +109,7 @@ def test_cli_validate_bad_input_exits_2(capsys):
 
 
 # Patterns the calibrated defaults fail, and why (docs/validation.md "Results under the shipped defaults").
-FAILING = {
-    "bimodal_outcomes": "end behaviour has two modes in both regimes (stalled: 0-0.2; synergy: 0.7-0.8) and Sarle's "
-    "coefficient passes, but the synergy mode sits below the pre-set 0.8 end band, so the end-share statistic fails",
-    "formalisation_by_type": "a contract helps mandated ICSs (as stated) but also helps voluntary informal partnering "
-    "(+0.12 behaviour): the contract's confidence rows outweigh rf-overformalisation-undermines-trust",
-    "proximity_needs_low_conflict": "communication -> trust is only switched off by conflict (gated by not conflict), "
-    "never reversed: no row lets proximity lower trust when conflict is present (docs/decisions_rules.md §4)",
-}
+FAILING: dict[str, str] = {}
 
 
 @pytest.mark.slow
@@ -118,7 +123,10 @@ FAILING = {
     ],
 )
 def test_pattern_holds(name):
-    (result,) = validation.run_patterns([name], replications=10, workers=2)
+    pattern = next(p for p in PATTERNS if p.name == name)
+    # 10 replicates for a contrast; the distributional test keeps its own (docs/decisions.md 47)
+    replications = None if pattern.statistic == "bimodality" else 10
+    (result,) = validation.run_patterns([name], replications=replications, workers=2)
     assert result.passed, [(s.label, s.estimate, s.lo, s.hi) for s in result.stats]
 
 

@@ -57,6 +57,8 @@ class Rule:
     inverted: bool = False
     note: str = ""
     chain: Chain | None = None
+    pairs_with: str | None = None
+    """Id of the row this one forms a relaxation pair with (``relaxation_pairs``), declared in rules.yaml."""
     prior_weight: float | None = None
     """The weight written in rules.yaml (its strength class) before calibration; None for an uncalibrated table."""
     terms: tuple[tuple[str, bool], ...] = field(init=False, repr=False, compare=False)
@@ -80,7 +82,7 @@ class RuleTable:
     def fingerprint(self) -> str:
         """SHA-256 of what the dynamics read from each row (id, link, context, mechanism, sign, weight, stages), so
         notes and sources can change without invalidating a calibration."""
-        fields = [(r.id, r.link, r.context, r.mechanism, r.sign, r.weight, r.stages) for r in self.rows]
+        fields = [(r.id, r.link, r.context, r.mechanism, r.sign, r.weight, r.stages, r.pairs_with) for r in self.rows]
         return hashlib.sha256(repr(fields).encode()).hexdigest()
 
     def ids(self) -> set[str]:
@@ -172,7 +174,7 @@ def parse_rows(raw: list[dict[str, Any]], where: str = _RULES_FILE) -> RuleTable
     if not isinstance(raw, list):
         raise CollabsimInputError(file=where, key=None, value=type(raw).__name__, allowed="a list of rule rows")
     required = {"id", "cmoc", "source", "link", "context", "mechanism", "sign", "weight", "stages"}
-    optional = {"inverted", "note", "chain"}
+    optional = {"inverted", "note", "chain", "pairs_with"}
     rows: list[Rule] = []
     seen: set[str] = set()
     for i, row in enumerate(raw):
@@ -230,9 +232,32 @@ def parse_rows(raw: list[dict[str, Any]], where: str = _RULES_FILE) -> RuleTable
                 inverted=bool(row.get("inverted", False)),
                 note=str(row.get("note") or ""),
                 chain=_parse_chain(row.get("chain"), where, at),
+                pairs_with=row.get("pairs_with"),
             )
         )
+    by_id = {r.id: r for r in rows}
+    for i, r in enumerate(rows):
+        if r.pairs_with is not None and not _is_pair(r, by_id.get(r.pairs_with)):
+            raise CollabsimInputError(
+                file=where,
+                key=f"[{i}] {r.id}.pairs_with",
+                value=r.pairs_with,
+                allowed="the id of a row moving the same variable the other way, with the same weight and stages, "
+                "whose context differs in one term only, read as 'x' by one row and 'not x' by the other",
+            )
     return RuleTable(tuple(rows), where)
+
+
+def _is_pair(a: Rule, b: Rule | None) -> bool:
+    """a and b hold their variable at a level: opposite signs, equal weights and stages, and contexts that differ
+    only in one term read as ``x`` by one and ``not x`` by the other."""
+    if b is None or a.sign != -b.sign or a.mechanism != b.mechanism or a.weight != b.weight or a.stages != b.stages:
+        return False
+    only_a, only_b = set(a.context) - set(b.context), set(b.context) - set(a.context)
+    if len(only_a) != 1 or len(only_b) != 1:
+        return False
+    x, y = only_a.pop(), only_b.pop()
+    return x == "not " + y or y == "not " + x
 
 
 @lru_cache(maxsize=1)
@@ -252,22 +277,13 @@ def neutral_hazard(rule: Rule) -> float:
 
 
 def relaxation_pairs(table: RuleTable) -> set[str]:
-    """Ids of the rows that form relaxation pairs: two ``model`` rows moving one variable in opposite directions
-    with equal weights whose contexts differ only in one term read as ``x`` by one and ``not x`` by the other. Such
-    a pair holds the variable at the level ``x`` (e.g. care quality at the organisation's own performance)."""
-
-    def flip(term: str) -> str:
-        return term[4:] if term.startswith("not ") else "not " + term
-
+    """Ids of the rows that form relaxation pairs (``_is_pair``): two ``model`` rows, or a row and the row its
+    ``pairs_with`` names. Such a pair holds the variable at the level ``x`` (e.g. care quality at the organisation's
+    own performance) and cancels at a neutral context by construction."""
     model = [r for r in table.rows if r.link == "model"]
-    paired: set[str] = set()
-    for a in model:
-        for b in model:
-            if a.sign > 0 > b.sign and a.mechanism == b.mechanism and a.weight == b.weight:
-                only_a, only_b = set(a.context) - set(b.context), set(b.context) - set(a.context)
-                if len(only_a) == len(only_b) == 1 and flip(only_a.pop()) == only_b.pop():
-                    paired |= {a.id, b.id}
-    return paired
+    by_id = {r.id: r for r in table.rows}
+    candidates = [(a, b) for a in model for b in model] + [(r, by_id.get(r.pairs_with)) for r in table.rows]
+    return {r.id for a, b in candidates if b is not None and _is_pair(a, b) for r in (a, b)}
 
 
 def calibrate(prior: RuleTable, rate: float) -> RuleTable:

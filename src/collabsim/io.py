@@ -512,9 +512,11 @@ def load_results(out: str | os.PathLike[str]) -> SweepResults:
         columns = ["run_id", "arm", "point", "replicate", "seed", *manifest["columns"]["parameters"]]
         summary = pd.DataFrame(columns=[*columns, *manifest["columns"]["metrics"]])
     points = manifest["design"]["points"]
-    design = pd.DataFrame({"point": np.arange(len(points), dtype=np.int64)})
-    for key in [p["key"] for p in manifest["design"]["parameters"]]:
-        design[key] = [p[key] for p in points]
+    keys = [p["key"] for p in manifest["design"]["parameters"]]
+    # one frame from all columns at once (inserting hundreds one by one fragments it: pandas warns)
+    design = pd.DataFrame(
+        {"point": np.arange(len(points), dtype=np.int64), **{k: [p[k] for p in points] for k in keys}}
+    )
     return SweepResults(Path(out), manifest, summary, design, done)
 
 

@@ -8,12 +8,14 @@ streams (common random numbers).
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 import numpy as np
 
 STREAMS = ("population", "partners", "events", "interventions")
 
 
+@lru_cache(maxsize=1024)
 def name_key(name: str) -> int:
     """A 32-bit key from a name: named streams and analysis steps depend on names, never on positions."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")

@@ -342,7 +342,8 @@ class Engine:
             S_values,
             pa.type,
         )
-        self._add(build_design(self.scenario, pa.type, False, groups, st.pop, pa.formalisation, self.month))
+        if groups:  # most later search rounds form nothing
+            self._add(build_design(self.scenario, pa.type, False, groups, st.pop, pa.formalisation, self.month))
 
     def _add(self, design) -> None:
         st = self.state

@@ -153,8 +153,8 @@ def expected_initial_trust(
     up = np.zeros(n)
     down = np.zeros(n)
     for r in rows:
-        c = np.full(n, r.weight)
-        for name, neg in r.terms:  # scalars broadcast: the same products, without building (n,) copies
+        c = r.weight  # a row of scalar terms stays a scalar: the same products, without building (n,) copies
+        for name, neg in r.terms:
             v = values.get(name, 0.5)
             c = c * (1.0 - v if neg else v)
         if r.sign > 0:

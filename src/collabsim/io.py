@@ -98,7 +98,10 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _write_table(path: Path, table: pa.Table) -> None:
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    # dictionary-encode all but the floating-point columns: measured values hardly repeat, and building their
+    # dictionaries only to drop them made writing a batch's time series 2-3 times slower (same data read back)
+    dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, use_dictionary=dictionary))
 
 
 def jsonable(value: Any) -> Any:

@@ -32,30 +32,59 @@ INTERVENTION_VARS = {  # intervention type -> collaboration variable it raises (
 }
 
 
+# Dyad context variables whose value for the pair i -> j equals that for j -> i, bit for bit (distances, absolute
+# differences and draws of the unordered pair): partner search computes them once for both directions.
+SYMMETRIC_CONTEXT = frozenset(
+    (
+        "geographic_proximity",
+        "cultural_distance",
+        "it_interoperability",
+        "history_of_competition",
+        "prior_successful_collaboration",
+        "size_discrepancy",
+    )
+)
+
+
 def dyad_context(pop: Population, O: np.ndarray, scenario, salt: np.uint64):
-    """Return f(i, j) -> {dyad context variable: array} for ordered pairs i -> j (arrays of organisation ids)."""
+    """Return f(i, j, names=None) -> {dyad context variable: array} for ordered pairs i -> j (arrays of organisation
+    ids): every variable, or only ``names`` (partner search reads a few)."""
     p = scenario.population
 
-    def f(i: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
-        dist = np.hypot(pop.x[i] - pop.x[j], pop.y[i] - pop.y[j])
+    def f(i: np.ndarray, j: np.ndarray, names: frozenset[str] | None = None) -> dict[str, np.ndarray]:
+        def want(name: str) -> bool:
+            return names is None or name in names
+
+        out: dict[str, np.ndarray] = {}
         cross = (pop.sector[i] != pop.sector[j]).astype(float)
-        same = 1.0 - cross
-        u_hist = pair_uniform(salt, i, j, channel=1)
-        u_prior = pair_uniform(salt, i, j, channel=2)
-        size, perf, rep = (O[COLUMN[v]] for v in ("organisation_size", "baseline_performance", "reputation"))
-        return {
-            "geographic_proximity": np.exp(-dist / p.proximity_scale_km),
-            "cultural_distance": np.minimum(
+        if want("geographic_proximity"):
+            dist = np.hypot(pop.x[i] - pop.x[j], pop.y[i] - pop.y[j])
+            out["geographic_proximity"] = np.exp(-dist / p.proximity_scale_km)
+        if want("cultural_distance"):
+            out["cultural_distance"] = np.minimum(
                 1.0, np.abs(pop.culture[i] - pop.culture[j]) + p.cross_sector_culture_gap * cross
-            ),
-            "it_interoperability": (pop.it_system[i] == pop.it_system[j]).astype(float),
+            )
+        if want("it_interoperability"):
+            out["it_interoperability"] = (pop.it_system[i] == pop.it_system[j]).astype(float)
+        if want("history_of_competition"):
             # Competition is mostly between organisations of the same sector (Ch5); half as likely across sectors.
-            "history_of_competition": np.minimum(1.0, 2.0 * p.history_of_competition * u_hist) * (same + 0.5 * cross),
-            "prior_successful_collaboration": (u_prior < p.prior_collaboration).astype(float),
-            "size_discrepancy": np.abs(size[i] - size[j]),
-            "performance_gap": np.maximum(0.0, perf[j] - perf[i]),
-            "partner_reputation": rep[j].copy(),
-        }
+            u_hist = pair_uniform(salt, i, j, channel=1)
+            same = 1.0 - cross
+            out["history_of_competition"] = np.minimum(1.0, 2.0 * p.history_of_competition * u_hist) * (
+                same + 0.5 * cross
+            )
+        if want("prior_successful_collaboration"):
+            u_prior = pair_uniform(salt, i, j, channel=2)
+            out["prior_successful_collaboration"] = (u_prior < p.prior_collaboration).astype(float)
+        if want("size_discrepancy"):
+            size = O[COLUMN["organisation_size"]]
+            out["size_discrepancy"] = np.abs(size[i] - size[j])
+        if want("performance_gap"):
+            perf = O[COLUMN["baseline_performance"]]
+            out["performance_gap"] = np.maximum(0.0, perf[j] - perf[i])
+        if want("partner_reputation"):
+            out["partner_reputation"] = O[COLUMN["reputation"], j].copy()
+        return out
 
     return f
 
@@ -124,8 +153,8 @@ def expected_initial_trust(
     up = np.zeros(n)
     down = np.zeros(n)
     for r in rows:
-        c = np.full(n, r.weight)
-        for name, neg in r.terms:  # scalars broadcast: the same products, without building (n,) copies
+        c = r.weight  # a row of scalar terms stays a scalar: the same products, without building (n,) copies
+        for name, neg in r.terms:
             v = values.get(name, 0.5)
             c = c * (1.0 - v if neg else v)
         if r.sign > 0:
@@ -163,40 +192,67 @@ def voluntary_groups(
     i, j = idx[rows], idx[nbr[rows, slots]]
     rows, i, j = rows[i != j], i[i != j], j[i != j]
     design = collab_values(scenario, type_name, False, pa.formalisation)
-    trust_rows = [r for r in rules.rows if r.mechanism == "initial_trust"]
-    read = {name for r in trust_rows for name, _ in r.terms}
-    org_names = [name for name in names_at(Level.ORG) if name in read]  # only what the formation rows read
+    trust_rows, org_names, pair_names = formation_reads(rules)
+    points = np.column_stack([pop.x[idx], pop.y[idx]])
+    tree = cKDTree(points)
+    k = min(MAX_CANDIDATES + 1, len(idx))
+    dist, nbr = tree.query(points, k=k, distance_upper_bound=pa.search_radius_km)
+    dist, nbr = np.atleast_2d(dist), np.atleast_2d(nbr)
+    rows, slots = np.nonzero(np.isfinite(dist))  # the query pads missing neighbours with infinite distance
+    i, j = idx[rows], idx[nbr[rows, slots]]
+    rows, i, j = rows[i != j], i[i != j], j[i != j]
 
-    def expected_trust(a: np.ndarray, b: np.ndarray, pair: dict[str, np.ndarray]) -> np.ndarray:  # a's trust in b
+    def expected_trust(a: np.ndarray, pair: dict[str, np.ndarray]) -> np.ndarray:  # a's trust in its partners
         ctx = {**S_values, **design, **{name: O[COLUMN[name], a] for name in org_names}, **pair}
         return expected_initial_trust(trust_rows, ctx, scenario.dynamics.baseline_trust, len(a))
 
     perf = O[COLUMN["baseline_performance"]]
-    forward = dyad_ctx(i, j)
-    score = expected_trust(i, j, forward) + forward["geographic_proximity"] + np.abs(perf[j] - perf[i])
-    back = expected_trust(j, i, dyad_ctx(j, i))  # the invitee's view of the proposer decides acceptance
+    forward = dyad_ctx(i, j, pair_names | {"geographic_proximity"})
+    score = expected_trust(i, forward) + forward["geographic_proximity"] + np.abs(perf[j] - perf[i])
+    # the invitee's view of the proposer decides acceptance; symmetric variables are the forward ones
+    back_pair = dyad_ctx(j, i, pair_names - SYMMETRIC_CONTEXT)
+    back_pair.update({name: forward[name] for name in pair_names & SYMMETRIC_CONTEXT})
+    accepts = expected_trust(j, back_pair) >= pa.acceptance_threshold
     order = np.lexsort((-score, rows))  # by proposer, best first; ties keep nearest first (stable)
-    rows, j, back = rows[order], j[order], back[order]
-    start = np.searchsorted(rows, np.arange(len(idx) + 1))
-
-    # proposals in random order: each free proposer invites its best still-free candidates
-    is_free = free.copy()
-    pos = np.full(len(free), -1)
-    pos[idx] = np.arange(len(idx))
+    # proposals in random order: each free proposer invites its best still-free candidates (plain lists: a few
+    # dozen candidates, where numpy's per-call cost would dominate)
+    cand, accepts = j[order].tolist(), accepts[order].tolist()
+    start = np.searchsorted(rows[order], np.arange(len(idx) + 1)).tolist()
+    pos = dict(zip(idx.tolist(), range(len(idx)), strict=True))
+    is_free = free.tolist()
     groups = []
-    for proposer in rng.permutation(idx):
+    for proposer in rng.permutation(idx).tolist():
         if not is_free[proposer]:
             continue
-        a, b = start[pos[proposer]], start[pos[proposer] + 1]
-        still = is_free[j[a:b]]
-        invited, their_trust = j[a:b][still][: pa.group_size - 1], back[a:b][still][: pa.group_size - 1]
-        chosen = invited[their_trust >= pa.acceptance_threshold]
-        if len(chosen) == 0:
+        p = pos[proposer]
+        invited = [c for c in range(start[p], start[p + 1]) if is_free[cand[c]]][: pa.group_size - 1]
+        chosen = [cand[c] for c in invited if accepts[c]]
+        if not chosen:
             continue
-        group = np.concatenate([[proposer], chosen]).astype(np.int32)
-        is_free[group] = False
-        groups.append(group)
+        for org in (proposer, *chosen):
+            is_free[org] = False
+        groups.append(np.array([proposer, *chosen], dtype=np.int32))
     return groups
+
+
+# id(rules) -> (rules, what formation_reads returns); holding the rules keeps the id from being reused
+_FORMATION_READS: dict[int, tuple[CompiledRules, tuple[list[Rule], list[str], frozenset[str]]]] = {}
+
+
+def formation_reads(rules: CompiledRules) -> tuple[list[Rule], list[str], frozenset[str]]:
+    """The rows moving initial trust, the organisation variables and the dyad context variables they read: what
+    partner search evaluates, once per compiled rule table rather than at every search round."""
+    hit = _FORMATION_READS.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    trust_rows = [r for r in rules.rows if r.mechanism == "initial_trust"]
+    read = {name for r in trust_rows for name, _ in r.terms}
+    org_names = [name for name in names_at(Level.ORG) if name in read]  # only what the formation rows read
+    pair_names = frozenset(name for name in names_at(Level.DYAD) if name in read)
+    if len(_FORMATION_READS) >= 64:
+        _FORMATION_READS.clear()
+    _FORMATION_READS[id(rules)] = (rules, (trust_rows, org_names, pair_names))
+    return trust_rows, org_names, pair_names
 
 
 def morton_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -108,8 +108,15 @@ def timeseries_columns(records: list[tuple[int, np.ndarray]], st) -> dict[str, n
         [np.tile(np.arange(rec.shape[2], dtype=np.int32), rec.shape[0]) for _, rec in parts] or [np.zeros(0, np.int32)]
     )
 
+    # every part (months, fields, collaborations) as (fields, months * collaborations), side by side: one copy
+    fields = np.concatenate(
+        [rec.transpose(1, 0, 2).reshape(rec.shape[1], -1) for _, rec in parts]
+        or [np.zeros((3 + len(TIMESERIES_COLUMNS), 0))],
+        axis=1,
+    )
+
     def field(f: int) -> np.ndarray:
-        return np.concatenate([rec[:, f].ravel() for _, rec in parts] or [np.zeros(0)])
+        return fields[f]
 
     cols = {
         "month": months,

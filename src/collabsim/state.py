@@ -96,18 +96,15 @@ class State:
         mem_org = np.concatenate(groups)
         mem_col = np.repeat(np.arange(c0, c0 + nk, dtype=np.int32), sizes)
         nm = len(mem_org)
-        # ordered pairs within each group, grouped by source membership
-        src, dst = [], []
-        start = m0
-        for g in groups:
-            ids = np.arange(start, start + len(g), dtype=np.int32)
-            s, d = np.meshgrid(ids, ids, indexing="ij")
-            keep = s != d
-            src.append(s[keep])
-            dst.append(d[keep])
-            start += len(g)
-        src_a, dst_a = np.concatenate(src), np.concatenate(dst)
-        nd = len(src_a)
+        # ordered pairs within each group, grouped by source membership: the dyads of member m are m -> each other
+        # member of its group in membership order (k-th partner: the k-th member, skipping m itself)
+        per_mem = np.repeat(sizes - 1, sizes)
+        first = np.repeat(np.cumsum(sizes) - sizes, sizes)  # position of each member's group in the new members
+        nd = int(per_mem.sum())
+        k = np.arange(nd) - np.repeat(np.cumsum(per_mem) - per_mem, per_mem)
+        own = np.repeat(np.arange(nm) - first, per_mem)
+        src_a = np.repeat(np.arange(m0, m0 + nm, dtype=np.int32), per_mem)
+        dst_a = (m0 + np.repeat(first, per_mem) + k + (k >= own)).astype(np.int32)
 
         K_new = np.zeros((N_VARS[Level.COLLAB], nk))
         for name, value in design.values.items():
@@ -127,7 +124,6 @@ class State:
         self.mem_col = _grow(self.mem_col, mem_col)
         self.mem_active = _grow(self.mem_active, np.ones(nm, np.bool_))
         self.mem_stall = _grow(self.mem_stall, np.zeros(nm, np.int32))
-        per_mem = np.repeat(sizes - 1, sizes)
         self.mem_dyad_ptr = _grow(self.mem_dyad_ptr, self.mem_dyad_ptr[-1] + np.cumsum(per_mem))
 
         D_new = np.zeros((N_VARS[Level.DYAD], nd))

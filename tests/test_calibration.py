@@ -1,17 +1,23 @@
 """The calibration procedure (docs/calibration.md): balance, one rate, and the shipped calibration's provenance."""
 
-import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
+from collabsim import validation
+from collabsim.engine import aggregate_needs, make_plan
 from collabsim.errors import CollabsimInputError
 from collabsim.rules import (
     ONCE_VARIABLES,
+    STAGES,
+    RuleTable,
     calibrate,
+    compile_rules,
     load_calibration,
     load_prior_table,
     load_rule_table,
@@ -19,6 +25,7 @@ from collabsim.rules import (
     parse_rows,
     relaxation_pairs,
 )
+from collabsim.variables import COLUMN
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,43 +69,62 @@ def test_relaxation_pairs_are_matched_model_rows_or_declared_and_stay_matched():
         assert r.weight == pytest.approx(3.0 * r.prior_weight)  # only the rate touches them
 
 
-def test_communication_raises_trust_exactly_when_trust_is_below_one_minus_conflict():
-    """decisions.md 45: the pair gate/reversal moves trust towards 1 - conflict, at the communication's rate."""
+PAIR = ("gl-daily-relationship-maintenance@trust", "fn-proximity-communication-trust@trust")
+
+
+def test_communication_raises_trust_below_conflict_one_half_and_lowers_it_above_at_any_trust():
+    """decisions.md 45: with only the pair moving trust, one pass of the engine's own kernel over a fixture
+    collaboration moves trust up when conflict < 1/2 and down when conflict > 1/2, whatever trust is."""
     table = load_rule_table()
-    gate, reversal = (
-        next(r for r in table.rows if r.id == rid)
-        for rid in ("gl-daily-relationship-maintenance@trust", "fn-proximity-communication-trust@trust")
+    gate, reversal = (next(r for r in table.rows if r.id == rid) for rid in PAIR)
+    assert gate.weight == reversal.weight and gate.sign == -reversal.sign == 1  # the balance step left it alone
+    only_pair = RuleTable(
+        tuple(replace(r, weight=0.0) if r.mechanism == "trust" and r.id not in PAIR else r for r in table.rows)
     )
-    assert gate.weight == reversal.weight and gate.sign == -reversal.sign == 1
-
-    def drift(trust, conflict, communication=0.8):  # the update of docs/rule_format.md with only the pair acting
-        up = gate.weight * communication * (1 - conflict)
-        down = reversal.weight * communication * conflict
-        return (1 - trust) * (1 - math.exp(-up)) - trust * (1 - math.exp(-down))
-
+    compiled = compile_rules(only_pair)
+    plan, need = make_plan(compiled), aggregate_needs(compiled)
+    engine = validation._fixture_engine()
+    st = engine.state
+    snapshot = tuple(a.copy() for a in (st.S, st.O, st.K, st.M, st.D))
     for trust in (0.2, 0.5, 0.8):
-        for conflict in (0.1, 0.4, 0.6, 0.9):
-            d = drift(trust, conflict)
-            if abs(trust - (1 - conflict)) > 0.05:
-                assert (d > 0) == (trust < 1 - conflict), (trust, conflict, d)
+        for conflict in (0.1, 0.3, 0.45, 0.55, 0.7, 0.9):
+            st.S[:], st.O[:], st.K[:], st.M[:], st.D[:] = (a.copy() for a in snapshot)
+            st.col_stage[:] = STAGES.index("maintenance")
+            for name, value in (("interpersonal_communication", 0.8), ("conflict", conflict), ("trust", trust)):
+                st.D[COLUMN[name]] = value
+            validation.run_one_phase(engine, compiled, plan, need, int(gate.phase))
+            change = st.D[COLUMN["trust"]] - trust
+            assert np.all(np.sign(change) == np.sign(0.5 - conflict)), (trust, conflict, change)
 
 
 def test_a_declared_pair_must_be_a_pair():
-    rows = yaml.safe_load(
-        """
-- {id: a, cmoc: null, source: s, link: model, context: [x_up, conflict], mechanism: trust, sign: 1, weight: 0.05,
-   stages: all, pairs_with: b}
-- {id: b, cmoc: null, source: s, link: model, context: [x_up, conflict], mechanism: trust, sign: -1, weight: 0.05,
-   stages: all}
-""".replace("x_up", "interpersonal_communication")
-    )
-    with pytest.raises(CollabsimInputError, match="pairs_with"):
-        parse_rows(rows)  # same context on both sides: not a pair
-    rows[1]["context"] = ["interpersonal_communication", "not conflict"]
-    assert relaxation_pairs(parse_rows(rows)) == {"a", "b"}
-    rows[1]["weight"] = 0.1
-    with pytest.raises(CollabsimInputError, match="pairs_with"):
-        parse_rows(rows)
+    def rows():
+        return yaml.safe_load(
+            """
+- {id: a, cmoc: null, source: s, link: outcome, context: [interpersonal_communication, not conflict, trust],
+   mechanism: trust, sign: 1, weight: 0.05, stages: all, pairs_with: b}
+- {id: b, cmoc: null, source: s, link: outcome, context: [interpersonal_communication, conflict, not trust],
+   mechanism: trust, sign: -1, weight: 0.05, stages: all}
+"""
+        )
+
+    assert relaxation_pairs(parse_rows(rows())) == {"a", "b"}  # declared: outcome rows are never paired unasked
+    for key, value in (
+        ("context", ["interpersonal_communication", "conflict", "faith"]),  # a differing term not negated
+        ("weight", 0.1),
+        ("stages", "from_planning"),
+        ("mechanism", "faith"),
+        ("sign", 1),
+    ):
+        bad = rows()
+        bad[1][key] = value
+        if key == "mechanism":
+            bad[1]["context"] = ["interpersonal_communication", "conflict", "not faith"]
+        with pytest.raises(CollabsimInputError, match="pairs_with"):
+            parse_rows(bad)
+    undeclared = rows()
+    del undeclared[0]["pairs_with"]
+    assert relaxation_pairs(parse_rows(undeclared)) == set()
 
 
 def test_the_rate_scales_monthly_rows_only():

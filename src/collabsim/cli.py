@@ -663,7 +663,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--patterns", action="store_true", help="only the pattern checks")
     validate.add_argument("--out", metavar="DIR", help="report directory (default: out/validation)")
     validate.add_argument(
-        "--replications", type=_positive_int, metavar="N", help="replicates per pattern arm (default: each pattern's)"
+        "--replications",
+        type=_positive_int,
+        metavar="N",
+        help="replicates per pattern arm (default: each pattern's; fewer weaken a check: "
+        "bimodal_outcomes needs its 100)",
     )
     validate.add_argument("--workers", type=_positive_int, metavar="N", help="worker processes (default 1)")
     validate.add_argument("--quiet", action="store_true", help="no progress bar and no tables")

@@ -130,6 +130,12 @@ def _parse_stages(spec: Any, where: str) -> tuple[str, ...]:
     )
 
 
+def _parse_pairs_with(spec: Any, where: str, at: str) -> str | None:
+    if spec is None or isinstance(spec, str):
+        return spec
+    raise CollabsimInputError(file=where, key=f"{at}.pairs_with", value=spec, allowed="the id of another row")
+
+
 def _parse_chain(spec: Any, where: str, at: str) -> Chain | None:
     """The optional ``chain:`` block of a row: {outcome, sign[, shown, reason, contradicted]}."""
     if spec is None:
@@ -232,7 +238,7 @@ def parse_rows(raw: list[dict[str, Any]], where: str = _RULES_FILE) -> RuleTable
                 inverted=bool(row.get("inverted", False)),
                 note=str(row.get("note") or ""),
                 chain=_parse_chain(row.get("chain"), where, at),
-                pairs_with=row.get("pairs_with"),
+                pairs_with=_parse_pairs_with(row.get("pairs_with"), where, at),
             )
         )
     by_id = {r.id: r for r in rows}
@@ -243,21 +249,22 @@ def parse_rows(raw: list[dict[str, Any]], where: str = _RULES_FILE) -> RuleTable
                 key=f"[{i}] {r.id}.pairs_with",
                 value=r.pairs_with,
                 allowed="the id of a row moving the same variable the other way, with the same weight and stages, "
-                "whose context differs in one term only, read as 'x' by one row and 'not x' by the other",
+                "whose context differs only in terms read as 'x' by one row and 'not x' by the other",
             )
     return RuleTable(tuple(rows), where)
 
 
 def _is_pair(a: Rule, b: Rule | None) -> bool:
-    """a and b hold their variable at a level: opposite signs, equal weights and stages, and contexts that differ
-    only in one term read as ``x`` by one and ``not x`` by the other."""
+    """a and b form a relaxation pair: opposite signs, equal weights and stages, and contexts that differ only in
+    terms read as ``x`` by one row and ``not x`` by the other (at a neutral context, every term 0.5, they cancel)."""
     if b is None or a.sign != -b.sign or a.mechanism != b.mechanism or a.weight != b.weight or a.stages != b.stages:
         return False
     only_a, only_b = set(a.context) - set(b.context), set(b.context) - set(a.context)
-    if len(only_a) != 1 or len(only_b) != 1:
-        return False
-    x, y = only_a.pop(), only_b.pop()
-    return x == "not " + y or y == "not " + x
+    return bool(only_a) and {_negated(t) for t in only_a} == only_b
+
+
+def _negated(term: str) -> str:
+    return term[4:] if term.startswith("not ") else "not " + term
 
 
 @lru_cache(maxsize=1)
@@ -278,8 +285,8 @@ def neutral_hazard(rule: Rule) -> float:
 
 def relaxation_pairs(table: RuleTable) -> set[str]:
     """Ids of the rows that form relaxation pairs (``_is_pair``): two ``model`` rows, or a row and the row its
-    ``pairs_with`` names. Such a pair holds the variable at the level ``x`` (e.g. care quality at the organisation's
-    own performance) and cancels at a neutral context by construction."""
+    ``pairs_with`` names. A pair differing in one term holds the variable at the level ``x`` (e.g. care quality at
+    the organisation's own performance); every pair cancels at a neutral context by construction."""
     model = [r for r in table.rows if r.link == "model"]
     by_id = {r.id: r for r in table.rows}
     candidates = [(a, b) for a in model for b in model] + [(r, by_id.get(r.pairs_with)) for r in table.rows]

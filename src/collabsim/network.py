@@ -183,16 +183,9 @@ def voluntary_groups(
     idx = np.flatnonzero(free)
     if len(idx) < 2:
         return []
-    # every proposer's candidates at once: the nearest free organisations within the search radius
-    tree = cKDTree(np.column_stack([pop.x[idx], pop.y[idx]]))
-    k = min(MAX_CANDIDATES + 1, len(idx))
-    dist, nbr = tree.query(np.column_stack([pop.x[idx], pop.y[idx]]), k=k, distance_upper_bound=pa.search_radius_km)
-    dist, nbr = np.atleast_2d(dist), np.atleast_2d(nbr)
-    rows, slots = np.nonzero(np.isfinite(dist))  # the query pads missing neighbours with infinite distance
-    i, j = idx[rows], idx[nbr[rows, slots]]
-    rows, i, j = rows[i != j], i[i != j], j[i != j]
     design = collab_values(scenario, type_name, False, pa.formalisation)
     trust_rows, org_names, pair_names = formation_reads(rules)
+    # every proposer's candidates at once: the nearest free organisations within the search radius
     points = np.column_stack([pop.x[idx], pop.y[idx]])
     tree = cKDTree(points)
     k = min(MAX_CANDIDATES + 1, len(idx))

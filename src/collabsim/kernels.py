@@ -19,14 +19,65 @@ CHUNK = 2048  # entities per work item: a chunk's scratch stays in cache while e
 
 
 @njit(cache=True, inline="always")
-def _times_term(c, A, idx, col, neg, lo, w):
-    """c[i] *= A[col, idx[lo + i]] (or its complement) for the w entities of a chunk."""
-    if neg:
+def _expm1(z):
+    """math.expm1(z), without the library call for z = +-0 (expm1 returns it unchanged): many sums are 0."""
+    return z if z == 0.0 else math.expm1(z)
+
+
+@njit(cache=True, inline="always")
+def _term_pass(mode, c, acc, A, idx, col, neg, lo, w, s, every, mask, bits):
+    """One term of a row over the w entities of a chunk (entity lo + i reads A[col, idx[lo + i]], or its own column
+    when idx is empty; ``neg``: 1 - that). mode 0: c = weight * term (the row's first term), 1: c *= term, 2:
+    acc += c * term (its last), 3: acc += weight * term (its only term); the weight is s, or 0 in a stage where the
+    row does not act. The same products and sums, in the same order, as one pass per factor. Loops index 1-d
+    slices from 0 so that numba can drop its negative-index checks and vectorise them."""
+    a, b = A[col], bits[lo : lo + w]
+    if len(idx) == 0:
+        v = a[lo : lo + w]
+        if mode == 0:
+            for i in range(w):
+                c[i] = (s if every or (mask & b[i]) != 0 else 0.0) * (1.0 - v[i] if neg else v[i])
+        elif mode == 1:
+            for i in range(w):
+                c[i] *= 1.0 - v[i] if neg else v[i]
+        elif mode == 2:
+            for i in range(w):
+                acc[i] += c[i] * (1.0 - v[i] if neg else v[i])
+        else:
+            for i in range(w):
+                acc[i] += (s if every or (mask & b[i]) != 0 else 0.0) * (1.0 - v[i] if neg else v[i])
+    else:
+        ix = idx[lo : lo + w]
+        if mode == 0:
+            for i in range(w):
+                c[i] = (s if every or (mask & b[i]) != 0 else 0.0) * (1.0 - a[ix[i]] if neg else a[ix[i]])
+        elif mode == 1:
+            for i in range(w):
+                c[i] *= 1.0 - a[ix[i]] if neg else a[ix[i]]
+        elif mode == 2:
+            for i in range(w):
+                acc[i] += c[i] * (1.0 - a[ix[i]] if neg else a[ix[i]])
+        else:
+            for i in range(w):
+                acc[i] += (s if every or (mask & b[i]) != 0 else 0.0) * (1.0 - a[ix[i]] if neg else a[ix[i]])
+
+
+@njit(cache=True, inline="always")
+def _scalar_pass(mode, c, acc, v, lo, w, s, every, mask, bits):
+    """_term_pass for a term with the same value v for every entity (a system variable; 1.0: a row without terms)."""
+    b = bits[lo : lo + w]
+    if mode == 0:
         for i in range(w):
-            c[i] *= 1.0 - A[col, idx[lo + i]]
+            c[i] = (s if every or (mask & b[i]) != 0 else 0.0) * v
+    elif mode == 1:
+        for i in range(w):
+            c[i] *= v
+    elif mode == 2:
+        for i in range(w):
+            acc[i] += c[i] * v
     else:
         for i in range(w):
-            c[i] *= A[col, idx[lo + i]]
+            acc[i] += (s if every or (mask & b[i]) != 0 else 0.0) * v
 
 
 PARALLEL_MIN = 4 * CHUNK  # below this many entities one thread is faster than waking the others
@@ -34,72 +85,55 @@ MEANS_PARALLEL_MIN = CHUNK  # memberships from which the collaboration and organ
 
 
 @njit(cache=True, inline="always")
-def _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out):
-    """The rows of one chunk of entities (see apply_rules): results into ``out``."""
+def _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads):
+    """The rows of one chunk of entities (see apply_rules), then the chunk's new values into X."""
     sign, weight, stage_mask, term_ptr, term_level, term_col, term_neg = table
     O, Oi, K, Ki, M, Mi, D, Di = reads
     lo = ch * CHUNK
     w = min(n, lo + CHUNK) - lo
-    c = np.empty(w)
-    up = np.empty(w)
-    down = np.empty(w)
+    scratch = np.empty((nq + 3, w))
+    c, up, down, res = scratch[nq], scratch[nq + 1], scratch[nq + 2], scratch[:nq]
     for q in range(nq):
         up[:] = 0.0
         down[:] = 0.0
         for p in range(mech_ptr[q], mech_ptr[q + 1]):
             r = rule_idx[p]
-            every = stage_mask[r] == ALL_STAGES
-            for i in range(w):
-                c[i] = weight[r] if (every or (stage_mask[r] & stage_bits[lo + i]) != 0) else 0.0
-            for t in range(term_ptr[r], term_ptr[r + 1]):
+            s, mask = weight[r], stage_mask[r]
+            every = mask == ALL_STAGES
+            acc = up if sign[r] > 0 else down
+            t0, t1 = term_ptr[r], term_ptr[r + 1]
+            if t0 == t1:
+                _scalar_pass(3, c, acc, 1.0, lo, w, s, every, mask, stage_bits)
+            for t in range(t0, t1):
+                # the row's product is formed left to right, as weight * term * term ..., then added
+                mode = (3 if t == t1 - 1 else 0) if t == t0 else (2 if t == t1 - 1 else 1)
                 lv, col, neg = term_level[t], term_col[t], term_neg[t]
                 if lv == 0:
-                    v = 1.0 - S[col] if neg else S[col]
-                    for i in range(w):
-                        c[i] *= v
+                    _scalar_pass(mode, c, acc, 1.0 - S[col] if neg else S[col], lo, w, s, every, mask, stage_bits)
                 elif lv == 1:
-                    _times_term(c, O, Oi, col, neg, lo, w)
+                    _term_pass(mode, c, acc, O, Oi, col, neg, lo, w, s, every, mask, stage_bits)
                 elif lv == 2:
-                    _times_term(c, K, Ki, col, neg, lo, w)
+                    _term_pass(mode, c, acc, K, Ki, col, neg, lo, w, s, every, mask, stage_bits)
                 elif lv == 3:
-                    _times_term(c, M, Mi, col, neg, lo, w)
+                    _term_pass(mode, c, acc, M, Mi, col, neg, lo, w, s, every, mask, stage_bits)
                 else:
-                    _times_term(c, D, Di, col, neg, lo, w)
-            if sign[r] > 0:
-                for i in range(w):
-                    up[i] += c[i]
-            else:
-                for i in range(w):
-                    down[i] += c[i]
-        row = mech_cols[q]
+                    _term_pass(mode, c, acc, D, Di, col, neg, lo, w, s, every, mask, stage_bits)
+        x, y = X[mech_cols[q], lo : lo + w], res[q]
         for i in range(w):
-            x = X[row, lo + i]
-            out[q, lo + i] = x - (1.0 - x) * math.expm1(-up[i]) + x * math.expm1(-down[i])
-
-
-@njit(cache=True, inline="always")
-def _write_back(lo, hi, nq, X, active, mech_cols, out):
-    for e in range(lo, hi):
-        if active[e]:
-            for q in range(nq):
-                X[mech_cols[q], e] = out[q, e]
+            y[i] = x[i] - (1.0 - x[i]) * _expm1(-up[i]) + x[i] * _expm1(-down[i])
+    act = active[lo : lo + w]
+    for q in range(nq):  # the chunk's entities are read by no other chunk: write back now
+        x, y = X[mech_cols[q], lo : lo + w], res[q]
+        for i in range(w):
+            if act[i]:
+                x[i] = y[i]
 
 
 @njit(cache=True, parallel=True)
-def _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out):
+def _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads):
     n, nq = X.shape[1], len(mech_cols)
     for ch in prange((n + CHUNK - 1) // CHUNK):
-        _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        _write_back(ch * CHUNK, min(n, ch * CHUNK + CHUNK), nq, X, active, mech_cols, out)
-
-
-@njit(cache=True)
-def _apply_rules_serial(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out):
-    n, nq = X.shape[1], len(mech_cols)
-    for ch in range((n + CHUNK - 1) // CHUNK):
-        _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
-    _write_back(0, n, nq, X, active, mech_cols, out)
+        _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads)
 
 
 @njit(cache=True)
@@ -110,16 +144,18 @@ def apply_rules(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, 
     set when the entity is in stage s (an organisation: the stages of its running collaborations); a row acts when
     it acts in every stage (mask ALL_STAGES) or in one of the entity's stages. Rows of
     rule_idx[mech_ptr[q]:mech_ptr[q+1]] move mech_cols[q], in table order. A context term at level L reads
-    L's array through the entity's index map (``reads`` = (O, Oi, K, Ki, M, Mi, D, Di); S directly). Every
-    context is read before any value is written (into scratch), so rule order inside a phase does not matter.
-    x <- x + (1 - x)(1 - exp(-up)) - x(1 - exp(-down)) keeps x in [0, 1]. Each chunk of entities is one work item:
-    rules stream over it (cache- and vector-friendly), and threads never share an entity.
+    L's array through the entity's index map (``reads`` = (O, Oi, K, Ki, M, Mi, D, Di); S directly); an empty map
+    reads the entity's own column, and X must be read through an empty map (an entity reads only its own values
+    of its level). Every value of an entity is computed before any is written, so rule order inside a phase does
+    not matter. x <- x + (1 - x)(1 - exp(-up)) - x(1 - exp(-down)) keeps x in [0, 1]. Each chunk of entities is
+    one work item: rules stream over it (cache- and vector-friendly), and threads never share an entity.
     """
-    out = np.empty((len(mech_cols), X.shape[1]))  # every context is read before any value is written
-    if X.shape[1] >= PARALLEL_MIN:  # chunks are the work items either way, so both give the same numbers
-        _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
+    n, nq = X.shape[1], len(mech_cols)
+    if n >= PARALLEL_MIN:  # chunks are the work items either way, so both give the same numbers
+        _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads)
     else:
-        _apply_rules_serial(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
+        for ch in range((n + CHUNK - 1) // CHUNK):
+            _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads)
 
 
 @njit(cache=True, inline="always")
@@ -367,6 +403,7 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
     act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o = masks
     mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col = topo
     ident_d, ident_m, ident_k, ident_o = idents
+    own = ident_d[:0]  # an empty map: each entity reads its own column
     g_ptr, p_cols, p_mech_ptr, p_rule_idx = plan
     for level in LEVELS_FINEST_FIRST:
         g = level * N_PHASES + phase
@@ -377,21 +414,14 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
         cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
         stale(fresh, level)
         if level == 4:
-            apply_rules(
-                D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, (O, dyad_org, K, dyad_col, M, dyad_src, D, ident_d)
-            )
+            reads = (O, dyad_org, K, dyad_col, M, dyad_src, D, own)
+            apply_rules(D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, reads)
         elif level == 3:
-            apply_rules(
-                M, act_m, bits_m, cols, mptr, p_rule_idx, table, S, (O, mem_org, K, mem_col, M, ident_m, DM, ident_m)
-            )
+            apply_rules(M, act_m, bits_m, cols, mptr, p_rule_idx, table, S, (O, mem_org, K, mem_col, M, own, DM, own))
         elif level == 2:
-            apply_rules(
-                K, act_k, bits_k, cols, mptr, p_rule_idx, table, S, (OK, ident_k, K, ident_k, MK, ident_k, DK, ident_k)
-            )
+            apply_rules(K, act_k, bits_k, cols, mptr, p_rule_idx, table, S, (OK, own, K, own, MK, own, DK, own))
         else:
-            apply_rules(
-                O, act_o, bits_o, cols, mptr, p_rule_idx, table, S, (O, ident_o, KO, ident_o, MO, ident_o, DO, ident_o)
-            )
+            apply_rules(O, act_o, bits_o, cols, mptr, p_rule_idx, table, S, (O, own, KO, own, MO, own, DO, own))
 
 
 @njit(cache=True)

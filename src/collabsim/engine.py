@@ -366,7 +366,7 @@ class Engine:
         st = self.state
         self._allocate()
         level_code = -1 if level is None else int(level)
-        stale = np.zeros(3, np.bool_)  # recompute every group asked for
+        stale = np.zeros(kernels.FRESH_SHAPE, np.bool_)  # recompute every column asked for
         kernels.refresh(
             level_code, st.D, st.M, st.K, st.O, self.topology, np.arange(st.n_mem), self.agg, self.need_all, stale
         )

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from collabsim.rules import ALL_STAGES_MASK as ALL_STAGES
-from collabsim.variables import COLUMN
+from collabsim.variables import COLUMN, N_VARS, Level
 
 CHUNK = 2048  # entities per work item: a chunk's scratch stays in cache while every rule streams over it
 
@@ -159,40 +159,44 @@ def apply_rules(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, 
 
 
 @njit(cache=True, inline="always")
-def _dyad_means_of_one(row, mem_dyad_ptr, dyad_dst, mem_active, cnt, out_row):
-    for m in range(len(cnt)):
-        total = 0.0
-        if cnt[m] > 0.0:
+def _dyad_means_chunk(lo, hi, D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols):
+    for m in range(lo, hi):
+        cnt[m] = 0.0
+        if mem_active[m]:
             for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
                 if mem_active[dyad_dst[d]]:
-                    total += row[d]
-            total /= cnt[m]
-        out_row[m] = total
+                    cnt[m] += 1.0
+    for v in cols:
+        row, out = D[v], DM[v]
+        for m in range(lo, hi):
+            total = 0.0
+            if cnt[m] > 0.0:
+                for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
+                    if mem_active[dyad_dst[d]]:
+                        total += row[d]
+                total /= cnt[m]
+            out[m] = total
 
 
 @njit(cache=True, parallel=True)
 def _dyad_means_parallel(D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols):
-    for i in prange(len(cols)):  # variables are independent work items: the same sums in the same order
-        _dyad_means_of_one(D[cols[i]], mem_dyad_ptr, dyad_dst, mem_active, cnt, DM[cols[i]])
+    n_mem = len(mem_active)
+    for ch in prange((n_mem + CHUNK - 1) // CHUNK):  # memberships are independent: the same sums in the same order
+        lo = ch * CHUNK
+        _dyad_means_chunk(lo, min(n_mem, lo + CHUNK), D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
 
 
 @njit(cache=True)
 def member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, cols):
     """DM[v, m] = mean of D[v] over the active dyads of membership m (0 when none), for v in ``cols``. MUTATES DM
-    (n_dyad_vars, n_mem). Variable-outer loops: each variable's row is streamed once (structure of arrays); with
-    many dyads the variables run on parallel threads (each computed exactly as on one)."""
+    (n_dyad_vars, n_mem). With many dyads, chunks of memberships run on parallel threads (each mean computed exactly
+    as on one)."""
     n_mem = len(mem_active)
-    cnt = np.zeros(n_mem)
-    for m in range(n_mem):
-        if mem_active[m]:
-            for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
-                if mem_active[dyad_dst[d]]:
-                    cnt[m] += 1.0
+    cnt = np.empty(n_mem)
     if D.shape[1] >= PARALLEL_MIN:
         _dyad_means_parallel(D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
     else:
-        for v in cols:
-            _dyad_means_of_one(D[v], mem_dyad_ptr, dyad_dst, mem_active, cnt, DM[v])
+        _dyad_means_chunk(0, n_mem, D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
 
 
 @njit(cache=True, inline="always")
@@ -316,6 +320,8 @@ CH_TURNOVER, CH_SHOCK, CH_FAILURE = 0, 1, 2
 # Stage codes (rules.STAGES): connecting, planning, implementation, maintenance; dissolved after them.
 ST_CONNECTING, ST_PLANNING, ST_IMPLEMENTATION, ST_MAINTENANCE, ST_DISSOLVED = 1, 2, 3, 4, 5
 N_PHASES = 5
+FRESH_SHAPE = (7, max(N_VARS.values()))  # refresh's freshness flags: (aggregate DM .. KO, column)
+ALL_K, ALL_O = np.arange(N_VARS[Level.COLLAB]), np.arange(N_VARS[Level.ORG])
 LEVELS_FINEST_FIRST = (4, 3, 2, 1)  # dyad, membership, collaboration, organisation (variables.Level codes)
 # The tuples run_phase and refresh take (one argument each instead of a long list), in this order:
 #   topo   (mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col)
@@ -353,46 +359,75 @@ def stage_bits(col_stage, mem_col, mem_org, mem_active, dyad_col, n_org, bits_d,
             bits_o[mem_org[m]] |= bits_m[m]
 
 
+@njit(cache=True, inline="always")
+def _stale_cols(need, fresh):
+    """The columns of ``need`` not marked fresh, marking them fresh (the caller recomputes them)."""
+    n = 0
+    for c in need:
+        n += not fresh[c]
+    cols = np.empty(n, np.int64)
+    n = 0
+    for c in need:
+        if not fresh[c]:
+            cols[n] = c
+            n += 1
+            fresh[c] = True
+    return cols
+
+
 @njit(cache=True)
 def refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh):
     """The aggregates a level's rules read (level -1: those of every level). ``need`` holds, for DM, DK, MK, OK,
     DO, MO, KO in that order, the columns anything reads (engine.aggregate_needs): the others are never
-    computed. ``fresh`` (bool (3,): DM; DK, MK, OK; DO, MO, KO) says which groups still equal what they would be
+    computed. ``fresh`` (bool FRESH_SHAPE: aggregate, column) says which columns still equal what they would be
     recomputed to (``stale`` clears them when their sources change): those are skipped, so the numbers are the same
     as always recomputing. MUTATES the aggregate arrays and ``fresh``."""
     DM, DK, MK, OK, DO, MO, KO = agg
     mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col = topo
     if level == 4:
         return
-    if not fresh[0]:
-        member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, need[0])
-        fresh[0] = True
-    if (level == -1 or level == 2) and not fresh[1]:
-        collab_means(DM, ident_m, col_mem_ptr, mem_active, DK, need[1])
-        collab_means(M, ident_m, col_mem_ptr, mem_active, MK, need[2])
-        collab_means(O, mem_org, col_mem_ptr, mem_active, OK, need[3])
-        fresh[1] = True
-    if (level == -1 or level == 1) and not fresh[2]:
+    cols = _stale_cols(need[0], fresh[0])
+    if len(cols):
+        member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, cols)
+    if level == -1 or level == 2:
+        for a, X, idx in ((1, DM, ident_m), (2, M, ident_m)):
+            cols = _stale_cols(need[a], fresh[a])
+            if len(cols):
+                collab_means(X, idx, col_mem_ptr, mem_active, agg[a], cols)
+        cols = _stale_cols(need[3], fresh[3])
+        if len(cols):
+            collab_means(O, mem_org, col_mem_ptr, mem_active, OK, cols)
+    if level == -1 or level == 1:
         n_org = O.shape[1]
-        org_means(DM, ident_m, mem_org, mem_active, n_org, DO, need[4])
-        org_means(M, ident_m, mem_org, mem_active, n_org, MO, need[5])
-        org_means(K, mem_col, mem_org, mem_active, n_org, KO, need[6])
-        fresh[2] = True
+        for a, X in ((4, DM), (5, M)):
+            cols = _stale_cols(need[a], fresh[a])
+            if len(cols):
+                org_means(X, ident_m, mem_org, mem_active, n_org, agg[a], cols)
+        cols = _stale_cols(need[6], fresh[6])
+        if len(cols):
+            org_means(K, mem_col, mem_org, mem_active, n_org, KO, cols)
 
 
 @njit(cache=True)
-def stale(fresh, level):
-    """Values of ``level`` (4 dyads, 3 memberships, 2 collaborations, 1 organisations; -1 anything, e.g. which
-    members are active) changed: clear the freshness of the aggregate groups computed from them. MUTATES fresh."""
-    if level == -1 or level == 4:
-        fresh[:] = False  # DM, and everything averaged from it
-    elif level == 3:
-        fresh[1] = False  # MK
-        fresh[2] = False  # MO
-    elif level == 2:
-        fresh[2] = False  # KO
-    elif level == 1:
-        fresh[1] = False  # OK
+def stale(fresh, level, cols):
+    """Columns ``cols`` of ``level`` (4 dyads, 3 memberships, 2 collaborations, 1 organisations; -1 anything, e.g.
+    which members are active) changed: clear the freshness of the aggregate columns computed from them. MUTATES
+    fresh."""
+    if level == -1:
+        fresh[:] = False
+        return
+    for c in cols:
+        if level == 4:
+            fresh[0, c] = False  # DM, and DK, DO averaged from it
+            fresh[1, c] = False
+            fresh[4, c] = False
+        elif level == 3:
+            fresh[2, c] = False  # MK
+            fresh[5, c] = False  # MO
+        elif level == 2:
+            fresh[6, c] = False  # KO
+        else:
+            fresh[3, c] = False  # OK
 
 
 @njit(cache=True)
@@ -412,7 +447,7 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
             continue
         refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh)
         cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
-        stale(fresh, level)
+        stale(fresh, level, cols)
         if level == 4:
             reads = (O, dyad_org, K, dyad_col, M, dyad_src, D, own)
             apply_rules(D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, reads)
@@ -646,7 +681,7 @@ def run_months(
     act_o = np.ones(n_org, np.bool_)
     bits_d, bits_m = np.zeros(n_dyad, np.int32), np.zeros(n_mem, np.int32)
     bits_k, bits_o = np.zeros(n_col, np.int32), np.zeros(n_org, np.int32)
-    fresh = np.zeros(3, np.bool_)  # the aggregates handed in may be stale
+    fresh = np.zeros(FRESH_SHAPE, np.bool_)  # the aggregates handed in may be stale
     topo = (mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col)
     masks = (act_d, mem_active, act_k, act_o, bits_d, bits_m, bits_k, bits_o)
     idents = (ident_d, ident_m, ident_k, ident_o)
@@ -673,7 +708,9 @@ def run_months(
         events(
             t, salt, P, O, K, D, workforce_base, col_stage, col_quick_win_done, mem_org, mem_active, dyad_src, dyad_dst
         )
-        stale(fresh, -1)  # interventions and events move organisation, collaboration and dyad values
+        stale(fresh, 4, (IT, TRUST))  # interventions and events move these dyad values,
+        stale(fresh, 2, ALL_K)  # and collaboration and organisation values
+        stale(fresh, 1, ALL_O)
         for d in range(n_dyad):
             act_d[d] = mem_active[dyad_src[d]] and mem_active[dyad_dst[d]]
         for k in range(n_col):
@@ -681,16 +718,17 @@ def run_months(
         stage_bits(col_stage, mem_col, mem_org, mem_active, dyad_col, n_org, bits_d, bits_m, bits_k, bits_o)
         refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
         derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK)
-        stale(fresh, 4)
+        stale(fresh, 4, (RECIPROCATION,))
+        stale(fresh, 2, (AGE, SLOW, ABSENCE, INERTIA))
         for phase in (1, 2, 3, 4):  # context, mechanisms, behaviour, outcomes
             if phase == 3:
                 threshold(P, M)
-                stale(fresh, 3)
+                stale(fresh, 3, (ABOVE,))
             run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need, fresh)
         refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
         if life_cycle(
             t, P, K, M, col_stage, col_stage_since, col_synergy_month, col_mem_ptr, mem_col, mem_active, mem_stall, MK
         ):
-            stale(fresh, -1)  # members left or collaborations dissolved
+            stale(fresh, -1, ALL_O)  # members left or collaborations dissolved: every aggregate
         refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
         record(t - m0, rec, rec_src, rec_col, col_stage, col_mem_ptr, mem_active, K, DK, MK)

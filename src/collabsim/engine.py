@@ -419,7 +419,7 @@ class Engine:
         st = self.state
         self._allocate()
         level_code = -1 if level is None else int(level)
-        stale = np.zeros(3, np.bool_)  # recompute every group asked for
+        stale = np.zeros(kernels.FRESH_SHAPE, np.bool_)  # recompute every column asked for
         kernels.refresh(
             level_code, st.D, st.M, st.K, st.O, self.topology, np.arange(st.n_mem), self.agg, self.need_all, stale
         )
@@ -431,15 +431,10 @@ class Engine:
             return
         st, r, p = self.state, self.rules, self.plan
         stage = {Level.DYAD: st.col_stage[self.dyad_col], Level.MEMBER: st.col_stage[st.mem_col]}[level]
+        own = np.empty(0, np.int64)  # an empty index map reads the entity's own column
         X, maps = {
-            Level.DYAD: (
-                st.D,
-                (st.O, self.dyad_org, st.K, self.dyad_col, st.M, st.dyad_src, st.D, np.arange(st.n_dyad)),
-            ),
-            Level.MEMBER: (
-                st.M,
-                (st.O, st.mem_org, st.K, st.mem_col, st.M, np.arange(st.n_mem), self.DM, np.arange(st.n_mem)),
-            ),
+            Level.DYAD: (st.D, (st.O, self.dyad_org, st.K, self.dyad_col, st.M, st.dyad_src, st.D, own)),
+            Level.MEMBER: (st.M, (st.O, st.mem_org, st.K, st.mem_col, st.M, own, self.DM, own)),
         }[level]
         kernels.apply_rules(
             X,

@@ -13,20 +13,71 @@ import numpy as np
 from numba import njit, prange
 
 from collabsim.rules import ALL_STAGES_MASK as ALL_STAGES
-from collabsim.variables import COLUMN
+from collabsim.variables import COLUMN, N_VARS, Level
 
 CHUNK = 2048  # entities per work item: a chunk's scratch stays in cache while every rule streams over it
 
 
 @njit(cache=True, inline="always")
-def _times_term(c, A, idx, col, neg, lo, w):
-    """c[i] *= A[col, idx[lo + i]] (or its complement) for the w entities of a chunk."""
-    if neg:
+def _expm1(z):
+    """math.expm1(z), without the library call for z = +-0 (expm1 returns it unchanged): many sums are 0."""
+    return z if z == 0.0 else math.expm1(z)
+
+
+@njit(cache=True, inline="always")
+def _term_pass(mode, c, acc, A, idx, col, neg, lo, w, s, every, mask, bits):
+    """One term of a row over the w entities of a chunk (entity lo + i reads A[col, idx[lo + i]], or its own column
+    when idx is empty; ``neg``: 1 - that). mode 0: c = weight * term (the row's first term), 1: c *= term, 2:
+    acc += c * term (its last), 3: acc += weight * term (its only term); the weight is s, or 0 in a stage where the
+    row does not act. The same products and sums, in the same order, as one pass per factor. Loops index 1-d
+    slices from 0 so that numba can drop its negative-index checks and vectorise them."""
+    a, b = A[col], bits[lo : lo + w]
+    if len(idx) == 0:
+        v = a[lo : lo + w]
+        if mode == 0:
+            for i in range(w):
+                c[i] = (s if every or (mask & b[i]) != 0 else 0.0) * (1.0 - v[i] if neg else v[i])
+        elif mode == 1:
+            for i in range(w):
+                c[i] *= 1.0 - v[i] if neg else v[i]
+        elif mode == 2:
+            for i in range(w):
+                acc[i] += c[i] * (1.0 - v[i] if neg else v[i])
+        else:
+            for i in range(w):
+                acc[i] += (s if every or (mask & b[i]) != 0 else 0.0) * (1.0 - v[i] if neg else v[i])
+    else:
+        ix = idx[lo : lo + w]
+        if mode == 0:
+            for i in range(w):
+                c[i] = (s if every or (mask & b[i]) != 0 else 0.0) * (1.0 - a[ix[i]] if neg else a[ix[i]])
+        elif mode == 1:
+            for i in range(w):
+                c[i] *= 1.0 - a[ix[i]] if neg else a[ix[i]]
+        elif mode == 2:
+            for i in range(w):
+                acc[i] += c[i] * (1.0 - a[ix[i]] if neg else a[ix[i]])
+        else:
+            for i in range(w):
+                acc[i] += (s if every or (mask & b[i]) != 0 else 0.0) * (1.0 - a[ix[i]] if neg else a[ix[i]])
+
+
+@njit(cache=True, inline="always")
+def _scalar_pass(mode, c, acc, v, lo, w, s, every, mask, bits):
+    """_term_pass for a term with the same value v for every entity (a system variable; 1.0: a row without terms)."""
+    b = bits[lo : lo + w]
+    if mode == 0:
         for i in range(w):
-            c[i] *= 1.0 - A[col, idx[lo + i]]
+            c[i] = (s if every or (mask & b[i]) != 0 else 0.0) * v
+    elif mode == 1:
+        for i in range(w):
+            c[i] *= v
+    elif mode == 2:
+        for i in range(w):
+            acc[i] += c[i] * v
     else:
         for i in range(w):
-            c[i] *= A[col, idx[lo + i]]
+            acc[i] += (s if every or (mask & b[i]) != 0 else 0.0) * v
 
 
 PARALLEL_MIN = 4 * CHUNK  # below this many entities one thread is faster than waking the others
@@ -34,72 +85,55 @@ MEANS_PARALLEL_MIN = CHUNK  # memberships from which the collaboration and organ
 
 
 @njit(cache=True, inline="always")
-def _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out):
-    """The rows of one chunk of entities (see apply_rules): results into ``out``."""
+def _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads):
+    """The rows of one chunk of entities (see apply_rules), then the chunk's new values into X."""
     sign, weight, stage_mask, term_ptr, term_level, term_col, term_neg = table
     O, Oi, K, Ki, M, Mi, D, Di = reads
     lo = ch * CHUNK
     w = min(n, lo + CHUNK) - lo
-    c = np.empty(w)
-    up = np.empty(w)
-    down = np.empty(w)
+    scratch = np.empty((nq + 3, w))
+    c, up, down, res = scratch[nq], scratch[nq + 1], scratch[nq + 2], scratch[:nq]
     for q in range(nq):
         up[:] = 0.0
         down[:] = 0.0
         for p in range(mech_ptr[q], mech_ptr[q + 1]):
             r = rule_idx[p]
-            every = stage_mask[r] == ALL_STAGES
-            for i in range(w):
-                c[i] = weight[r] if (every or (stage_mask[r] & stage_bits[lo + i]) != 0) else 0.0
-            for t in range(term_ptr[r], term_ptr[r + 1]):
+            s, mask = weight[r], stage_mask[r]
+            every = mask == ALL_STAGES
+            acc = up if sign[r] > 0 else down
+            t0, t1 = term_ptr[r], term_ptr[r + 1]
+            if t0 == t1:
+                _scalar_pass(3, c, acc, 1.0, lo, w, s, every, mask, stage_bits)
+            for t in range(t0, t1):
+                # the row's product is formed left to right, as weight * term * term ..., then added
+                mode = (3 if t == t1 - 1 else 0) if t == t0 else (2 if t == t1 - 1 else 1)
                 lv, col, neg = term_level[t], term_col[t], term_neg[t]
                 if lv == 0:
-                    v = 1.0 - S[col] if neg else S[col]
-                    for i in range(w):
-                        c[i] *= v
+                    _scalar_pass(mode, c, acc, 1.0 - S[col] if neg else S[col], lo, w, s, every, mask, stage_bits)
                 elif lv == 1:
-                    _times_term(c, O, Oi, col, neg, lo, w)
+                    _term_pass(mode, c, acc, O, Oi, col, neg, lo, w, s, every, mask, stage_bits)
                 elif lv == 2:
-                    _times_term(c, K, Ki, col, neg, lo, w)
+                    _term_pass(mode, c, acc, K, Ki, col, neg, lo, w, s, every, mask, stage_bits)
                 elif lv == 3:
-                    _times_term(c, M, Mi, col, neg, lo, w)
+                    _term_pass(mode, c, acc, M, Mi, col, neg, lo, w, s, every, mask, stage_bits)
                 else:
-                    _times_term(c, D, Di, col, neg, lo, w)
-            if sign[r] > 0:
-                for i in range(w):
-                    up[i] += c[i]
-            else:
-                for i in range(w):
-                    down[i] += c[i]
-        row = mech_cols[q]
+                    _term_pass(mode, c, acc, D, Di, col, neg, lo, w, s, every, mask, stage_bits)
+        x, y = X[mech_cols[q], lo : lo + w], res[q]
         for i in range(w):
-            x = X[row, lo + i]
-            out[q, lo + i] = x - (1.0 - x) * math.expm1(-up[i]) + x * math.expm1(-down[i])
-
-
-@njit(cache=True, inline="always")
-def _write_back(lo, hi, nq, X, active, mech_cols, out):
-    for e in range(lo, hi):
-        if active[e]:
-            for q in range(nq):
-                X[mech_cols[q], e] = out[q, e]
+            y[i] = x[i] - (1.0 - x[i]) * _expm1(-up[i]) + x[i] * _expm1(-down[i])
+    act = active[lo : lo + w]
+    for q in range(nq):  # the chunk's entities are read by no other chunk: write back now
+        x, y = X[mech_cols[q], lo : lo + w], res[q]
+        for i in range(w):
+            if act[i]:
+                x[i] = y[i]
 
 
 @njit(cache=True, parallel=True)
-def _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out):
+def _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads):
     n, nq = X.shape[1], len(mech_cols)
     for ch in prange((n + CHUNK - 1) // CHUNK):
-        _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        _write_back(ch * CHUNK, min(n, ch * CHUNK + CHUNK), nq, X, active, mech_cols, out)
-
-
-@njit(cache=True)
-def _apply_rules_serial(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out):
-    n, nq = X.shape[1], len(mech_cols)
-    for ch in range((n + CHUNK - 1) // CHUNK):
-        _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
-    _write_back(0, n, nq, X, active, mech_cols, out)
+        _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads)
 
 
 @njit(cache=True)
@@ -110,53 +144,59 @@ def apply_rules(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, 
     set when the entity is in stage s (an organisation: the stages of its running collaborations); a row acts when
     it acts in every stage (mask ALL_STAGES) or in one of the entity's stages. Rows of
     rule_idx[mech_ptr[q]:mech_ptr[q+1]] move mech_cols[q], in table order. A context term at level L reads
-    L's array through the entity's index map (``reads`` = (O, Oi, K, Ki, M, Mi, D, Di); S directly). Every
-    context is read before any value is written (into scratch), so rule order inside a phase does not matter.
-    x <- x + (1 - x)(1 - exp(-up)) - x(1 - exp(-down)) keeps x in [0, 1]. Each chunk of entities is one work item:
-    rules stream over it (cache- and vector-friendly), and threads never share an entity.
+    L's array through the entity's index map (``reads`` = (O, Oi, K, Ki, M, Mi, D, Di); S directly); an empty map
+    reads the entity's own column, and X must be read through an empty map (an entity reads only its own values
+    of its level). Every value of an entity is computed before any is written, so rule order inside a phase does
+    not matter. x <- x + (1 - x)(1 - exp(-up)) - x(1 - exp(-down)) keeps x in [0, 1]. Each chunk of entities is
+    one work item: rules stream over it (cache- and vector-friendly), and threads never share an entity.
     """
-    out = np.empty((len(mech_cols), X.shape[1]))  # every context is read before any value is written
-    if X.shape[1] >= PARALLEL_MIN:  # chunks are the work items either way, so both give the same numbers
-        _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
+    n, nq = X.shape[1], len(mech_cols)
+    if n >= PARALLEL_MIN:  # chunks are the work items either way, so both give the same numbers
+        _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads)
     else:
-        _apply_rules_serial(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, out)
+        for ch in range((n + CHUNK - 1) // CHUNK):
+            _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads)
 
 
 @njit(cache=True, inline="always")
-def _dyad_means_of_one(row, mem_dyad_ptr, dyad_dst, mem_active, cnt, out_row):
-    for m in range(len(cnt)):
-        total = 0.0
-        if cnt[m] > 0.0:
+def _dyad_means_chunk(lo, hi, D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols):
+    for m in range(lo, hi):
+        cnt[m] = 0.0
+        if mem_active[m]:
             for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
                 if mem_active[dyad_dst[d]]:
-                    total += row[d]
-            total /= cnt[m]
-        out_row[m] = total
+                    cnt[m] += 1.0
+    for v in cols:
+        row, out = D[v], DM[v]
+        for m in range(lo, hi):
+            total = 0.0
+            if cnt[m] > 0.0:
+                for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
+                    if mem_active[dyad_dst[d]]:
+                        total += row[d]
+                total /= cnt[m]
+            out[m] = total
 
 
 @njit(cache=True, parallel=True)
 def _dyad_means_parallel(D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols):
-    for i in prange(len(cols)):  # variables are independent work items: the same sums in the same order
-        _dyad_means_of_one(D[cols[i]], mem_dyad_ptr, dyad_dst, mem_active, cnt, DM[cols[i]])
+    n_mem = len(mem_active)
+    for ch in prange((n_mem + CHUNK - 1) // CHUNK):  # memberships are independent: the same sums in the same order
+        lo = ch * CHUNK
+        _dyad_means_chunk(lo, min(n_mem, lo + CHUNK), D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
 
 
 @njit(cache=True)
 def member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, cols):
     """DM[v, m] = mean of D[v] over the active dyads of membership m (0 when none), for v in ``cols``. MUTATES DM
-    (n_dyad_vars, n_mem). Variable-outer loops: each variable's row is streamed once (structure of arrays); with
-    many dyads the variables run on parallel threads (each computed exactly as on one)."""
+    (n_dyad_vars, n_mem). With many dyads, chunks of memberships run on parallel threads (each mean computed exactly
+    as on one)."""
     n_mem = len(mem_active)
-    cnt = np.zeros(n_mem)
-    for m in range(n_mem):
-        if mem_active[m]:
-            for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
-                if mem_active[dyad_dst[d]]:
-                    cnt[m] += 1.0
+    cnt = np.empty(n_mem)
     if D.shape[1] >= PARALLEL_MIN:
         _dyad_means_parallel(D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
     else:
-        for v in cols:
-            _dyad_means_of_one(D[v], mem_dyad_ptr, dyad_dst, mem_active, cnt, DM[v])
+        _dyad_means_chunk(0, n_mem, D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
 
 
 @njit(cache=True, inline="always")
@@ -280,6 +320,8 @@ CH_TURNOVER, CH_SHOCK, CH_FAILURE = 0, 1, 2
 # Stage codes (rules.STAGES): connecting, planning, implementation, maintenance; dissolved after them.
 ST_CONNECTING, ST_PLANNING, ST_IMPLEMENTATION, ST_MAINTENANCE, ST_DISSOLVED = 1, 2, 3, 4, 5
 N_PHASES = 5
+FRESH_SHAPE = (7, max(N_VARS.values()))  # refresh's freshness flags: (aggregate DM .. KO, column)
+ALL_K, ALL_O = np.arange(N_VARS[Level.COLLAB]), np.arange(N_VARS[Level.ORG])
 LEVELS_FINEST_FIRST = (4, 3, 2, 1)  # dyad, membership, collaboration, organisation (variables.Level codes)
 # The tuples run_phase and refresh take (one argument each instead of a long list), in this order:
 #   topo   (mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col)
@@ -317,46 +359,75 @@ def stage_bits(col_stage, mem_col, mem_org, mem_active, dyad_col, n_org, bits_d,
             bits_o[mem_org[m]] |= bits_m[m]
 
 
+@njit(cache=True, inline="always")
+def _stale_cols(need, fresh):
+    """The columns of ``need`` not marked fresh, marking them fresh (the caller recomputes them)."""
+    n = 0
+    for c in need:
+        n += not fresh[c]
+    cols = np.empty(n, np.int64)
+    n = 0
+    for c in need:
+        if not fresh[c]:
+            cols[n] = c
+            n += 1
+            fresh[c] = True
+    return cols
+
+
 @njit(cache=True)
 def refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh):
     """The aggregates a level's rules read (level -1: those of every level). ``need`` holds, for DM, DK, MK, OK,
     DO, MO, KO in that order, the columns anything reads (engine.aggregate_needs): the others are never
-    computed. ``fresh`` (bool (3,): DM; DK, MK, OK; DO, MO, KO) says which groups still equal what they would be
+    computed. ``fresh`` (bool FRESH_SHAPE: aggregate, column) says which columns still equal what they would be
     recomputed to (``stale`` clears them when their sources change): those are skipped, so the numbers are the same
     as always recomputing. MUTATES the aggregate arrays and ``fresh``."""
     DM, DK, MK, OK, DO, MO, KO = agg
     mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col = topo
     if level == 4:
         return
-    if not fresh[0]:
-        member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, need[0])
-        fresh[0] = True
-    if (level == -1 or level == 2) and not fresh[1]:
-        collab_means(DM, ident_m, col_mem_ptr, mem_active, DK, need[1])
-        collab_means(M, ident_m, col_mem_ptr, mem_active, MK, need[2])
-        collab_means(O, mem_org, col_mem_ptr, mem_active, OK, need[3])
-        fresh[1] = True
-    if (level == -1 or level == 1) and not fresh[2]:
+    cols = _stale_cols(need[0], fresh[0])
+    if len(cols):
+        member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, cols)
+    if level == -1 or level == 2:
+        for a, X, idx in ((1, DM, ident_m), (2, M, ident_m)):
+            cols = _stale_cols(need[a], fresh[a])
+            if len(cols):
+                collab_means(X, idx, col_mem_ptr, mem_active, agg[a], cols)
+        cols = _stale_cols(need[3], fresh[3])
+        if len(cols):
+            collab_means(O, mem_org, col_mem_ptr, mem_active, OK, cols)
+    if level == -1 or level == 1:
         n_org = O.shape[1]
-        org_means(DM, ident_m, mem_org, mem_active, n_org, DO, need[4])
-        org_means(M, ident_m, mem_org, mem_active, n_org, MO, need[5])
-        org_means(K, mem_col, mem_org, mem_active, n_org, KO, need[6])
-        fresh[2] = True
+        for a, X in ((4, DM), (5, M)):
+            cols = _stale_cols(need[a], fresh[a])
+            if len(cols):
+                org_means(X, ident_m, mem_org, mem_active, n_org, agg[a], cols)
+        cols = _stale_cols(need[6], fresh[6])
+        if len(cols):
+            org_means(K, mem_col, mem_org, mem_active, n_org, KO, cols)
 
 
 @njit(cache=True)
-def stale(fresh, level):
-    """Values of ``level`` (4 dyads, 3 memberships, 2 collaborations, 1 organisations; -1 anything, e.g. which
-    members are active) changed: clear the freshness of the aggregate groups computed from them. MUTATES fresh."""
-    if level == -1 or level == 4:
-        fresh[:] = False  # DM, and everything averaged from it
-    elif level == 3:
-        fresh[1] = False  # MK
-        fresh[2] = False  # MO
-    elif level == 2:
-        fresh[2] = False  # KO
-    elif level == 1:
-        fresh[1] = False  # OK
+def stale(fresh, level, cols):
+    """Columns ``cols`` of ``level`` (4 dyads, 3 memberships, 2 collaborations, 1 organisations; -1 anything, e.g.
+    which members are active) changed: clear the freshness of the aggregate columns computed from them. MUTATES
+    fresh."""
+    if level == -1:
+        fresh[:] = False
+        return
+    for c in cols:
+        if level == 4:
+            fresh[0, c] = False  # DM, and DK, DO averaged from it
+            fresh[1, c] = False
+            fresh[4, c] = False
+        elif level == 3:
+            fresh[2, c] = False  # MK
+            fresh[5, c] = False  # MO
+        elif level == 2:
+            fresh[6, c] = False  # KO
+        else:
+            fresh[3, c] = False  # OK
 
 
 @njit(cache=True)
@@ -367,6 +438,7 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
     act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o = masks
     mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col = topo
     ident_d, ident_m, ident_k, ident_o = idents
+    own = ident_d[:0]  # an empty map: each entity reads its own column
     g_ptr, p_cols, p_mech_ptr, p_rule_idx = plan
     for level in LEVELS_FINEST_FIRST:
         g = level * N_PHASES + phase
@@ -375,23 +447,16 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
             continue
         refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh)
         cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
-        stale(fresh, level)
+        stale(fresh, level, cols)
         if level == 4:
-            apply_rules(
-                D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, (O, dyad_org, K, dyad_col, M, dyad_src, D, ident_d)
-            )
+            reads = (O, dyad_org, K, dyad_col, M, dyad_src, D, own)
+            apply_rules(D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, reads)
         elif level == 3:
-            apply_rules(
-                M, act_m, bits_m, cols, mptr, p_rule_idx, table, S, (O, mem_org, K, mem_col, M, ident_m, DM, ident_m)
-            )
+            apply_rules(M, act_m, bits_m, cols, mptr, p_rule_idx, table, S, (O, mem_org, K, mem_col, M, own, DM, own))
         elif level == 2:
-            apply_rules(
-                K, act_k, bits_k, cols, mptr, p_rule_idx, table, S, (OK, ident_k, K, ident_k, MK, ident_k, DK, ident_k)
-            )
+            apply_rules(K, act_k, bits_k, cols, mptr, p_rule_idx, table, S, (OK, own, K, own, MK, own, DK, own))
         else:
-            apply_rules(
-                O, act_o, bits_o, cols, mptr, p_rule_idx, table, S, (O, ident_o, KO, ident_o, MO, ident_o, DO, ident_o)
-            )
+            apply_rules(O, act_o, bits_o, cols, mptr, p_rule_idx, table, S, (O, own, KO, own, MO, own, DO, own))
 
 
 @njit(cache=True)
@@ -616,7 +681,7 @@ def run_months(
     act_o = np.ones(n_org, np.bool_)
     bits_d, bits_m = np.zeros(n_dyad, np.int32), np.zeros(n_mem, np.int32)
     bits_k, bits_o = np.zeros(n_col, np.int32), np.zeros(n_org, np.int32)
-    fresh = np.zeros(3, np.bool_)  # the aggregates handed in may be stale
+    fresh = np.zeros(FRESH_SHAPE, np.bool_)  # the aggregates handed in may be stale
     topo = (mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col)
     masks = (act_d, mem_active, act_k, act_o, bits_d, bits_m, bits_k, bits_o)
     idents = (ident_d, ident_m, ident_k, ident_o)
@@ -643,7 +708,9 @@ def run_months(
         events(
             t, salt, P, O, K, D, workforce_base, col_stage, col_quick_win_done, mem_org, mem_active, dyad_src, dyad_dst
         )
-        stale(fresh, -1)  # interventions and events move organisation, collaboration and dyad values
+        stale(fresh, 4, (IT, TRUST))  # interventions and events move these dyad values,
+        stale(fresh, 2, ALL_K)  # and collaboration and organisation values
+        stale(fresh, 1, ALL_O)
         for d in range(n_dyad):
             act_d[d] = mem_active[dyad_src[d]] and mem_active[dyad_dst[d]]
         for k in range(n_col):
@@ -651,16 +718,17 @@ def run_months(
         stage_bits(col_stage, mem_col, mem_org, mem_active, dyad_col, n_org, bits_d, bits_m, bits_k, bits_o)
         refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
         derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK)
-        stale(fresh, 4)
+        stale(fresh, 4, (RECIPROCATION,))
+        stale(fresh, 2, (AGE, SLOW, ABSENCE, INERTIA))
         for phase in (1, 2, 3, 4):  # context, mechanisms, behaviour, outcomes
             if phase == 3:
                 threshold(P, M)
-                stale(fresh, 3)
+                stale(fresh, 3, (ABOVE,))
             run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need, fresh)
         refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
         if life_cycle(
             t, P, K, M, col_stage, col_stage_since, col_synergy_month, col_mem_ptr, mem_col, mem_active, mem_stall, MK
         ):
-            stale(fresh, -1)  # members left or collaborations dissolved
+            stale(fresh, -1, ALL_O)  # members left or collaborations dissolved: every aggregate
         refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
         record(t - m0, rec, rec_src, rec_col, col_stage, col_mem_ptr, mem_active, K, DK, MK)

@@ -116,7 +116,7 @@ def run_one_phase(engine: Engine, compiled, plan, need, phase: int) -> None:
     )
     masks = (act_d, st.mem_active, act_k, act_o, bits_d, bits_m, bits_k, bits_o)
     idents = (np.arange(n_dyad), np.arange(n_mem), np.arange(n_col), np.arange(n_org))
-    stale = np.zeros(3, np.bool_)  # no aggregate is known fresh
+    stale = np.zeros(kernels.FRESH_SHAPE, np.bool_)  # no aggregate is known fresh
     kernels.run_phase(
         phase,
         st.S,

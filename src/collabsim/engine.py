@@ -8,6 +8,7 @@ months between them. ``reference.py`` implements the same month agent by agent, 
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -265,19 +266,22 @@ def _scenario_constants(scenario) -> ScenarioConstants:
 # never change; the weak reference tells a live scenario from a dead one whose id was reused.
 _CONSTANTS: OrderedDict[int, tuple[weakref.ref, ScenarioConstants]] = OrderedDict()
 _CONSTANTS_MAX = 64
+_CONSTANTS_LOCK = threading.Lock()
 
 
 def scenario_constants(scenario) -> ScenarioConstants:
     """The ScenarioConstants of ``scenario``, computed once per scenario object: a sweep's replicates of one (arm,
     point), and a loop of simulate() calls, build them once (about 1 ms a run otherwise)."""
-    hit = _CONSTANTS.get(id(scenario))
-    if hit is not None and hit[0]() is scenario:
-        _CONSTANTS.move_to_end(id(scenario))
-        return hit[1]
+    with _CONSTANTS_LOCK:  # a Dask worker may run tasks in threads
+        hit = _CONSTANTS.get(id(scenario))
+        if hit is not None and hit[0]() is scenario:
+            _CONSTANTS.move_to_end(id(scenario))
+            return hit[1]
     constants = _scenario_constants(scenario)
-    _CONSTANTS[id(scenario)] = (weakref.ref(scenario), constants)
-    if len(_CONSTANTS) > _CONSTANTS_MAX:
-        _CONSTANTS.popitem(last=False)
+    with _CONSTANTS_LOCK:
+        _CONSTANTS[id(scenario)] = (weakref.ref(scenario), constants)
+        if len(_CONSTANTS) > _CONSTANTS_MAX:
+            _CONSTANTS.popitem(last=False)
     return constants
 
 

@@ -53,6 +53,9 @@ def pair_uniform(salt: np.uint64, i: np.ndarray, j: np.ndarray, channel: int = 0
     return _splitmix_pairs(np.uint64(salt), lo, hi, np.uint64(channel))
 
 
+_TWO_53 = float(1 << 53)  # 53 random bits -> a float in [0, 1), exactly
+
+
 @njit(cache=True)
 def _splitmix_pairs(salt, lo, hi, channel):
     """The hash of pair_uniform, compiled: integer arithmetic modulo 2**64 and an exact conversion, so the same
@@ -64,5 +67,5 @@ def _splitmix_pairs(salt, lo, hi, channel):
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
-        out[n] = float(z >> np.uint64(11)) / 9007199254740992.0
+        out[n] = float(z >> np.uint64(11)) / _TWO_53
     return out

@@ -814,12 +814,11 @@ def evaluate_pattern(pattern: Pattern, observations: dict[str, list[dict[str, An
         for arm in pattern.arms:  # each arm on its own: pooling two regimes would make two modes by construction
             groups = [np.asarray(observations[arm][k]["collab_behaviour"], float) for k in range(reps)]
             pooled = np.concatenate(groups) if groups else np.zeros(0)
-            for label, fn, threshold in (
-                ("Sarle's bimodality coefficient", bimodality_coefficient, BIMODALITY_THRESHOLD),
-                ("dip test p-value", dip_pvalue, DIP_ALPHA),
+            for label, fn, threshold, expected in (
+                ("Sarle's bimodality coefficient", bimodality_coefficient, BIMODALITY_THRESHOLD, +1),
+                ("dip test p-value", dip_pvalue, DIP_ALPHA, -1),
             ):
                 lo, hi = replicate_bootstrap_ci(groups, fn)
-                expected = -1 if fn is dip_pvalue else +1
                 stats_out.append(
                     StatResult(f"{arm}: {label}", "collab_behaviour", fn(pooled), lo, hi, expected, threshold)
                 )

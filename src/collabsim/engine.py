@@ -74,16 +74,18 @@ DESIGN_VARS = (
 class RulePlan:
     """The compiled rows grouped by (level, phase) and by the variable they move, flattened for the kernels:
     group g = level * 5 + phase owns p_cols[g_ptr[g]:g_ptr[g+1]]; the rows moving p_cols[q] are
-    p_rule_idx[p_mech_ptr[q]:p_mech_ptr[q+1]], in table order."""
+    p_rule_idx[p_mech_ptr[q]:p_mech_ptr[q+1]], in table order, except that at the dyad level the p_pre[q] rows
+    that read no dyad variable come first (the kernels sum them once per membership; docs/decisions.md 49)."""
 
     g_ptr: np.ndarray
     p_cols: np.ndarray
     p_mech_ptr: np.ndarray
     p_rule_idx: np.ndarray
+    p_pre: np.ndarray
 
     @property
     def arrays(self) -> tuple[np.ndarray, ...]:
-        return (self.g_ptr, self.p_cols, self.p_mech_ptr, self.p_rule_idx)
+        return (self.g_ptr, self.p_cols, self.p_mech_ptr, self.p_rule_idx, self.p_pre)
 
     def group(self, level: Level, phase: Phase) -> slice:
         g = int(level) * len(Phase) + int(phase)
@@ -91,19 +93,24 @@ class RulePlan:
 
 
 def make_plan(rules: CompiledRules) -> RulePlan:
-    g_ptr, cols, mech_ptr, idx = [0], [], [0], []
+    g_ptr, cols, mech_ptr, idx, pre = [0], [], [0], [], []
+    reads_dyad = np.array(
+        [(rules.term_level[rules.term_ptr[r] : rules.term_ptr[r + 1]] == Level.DYAD).any() for r in range(len(rules))],
+        bool,
+    )
     for level in Level:
         for phase in Phase:
             sel = np.flatnonzero((rules.mech_level == level) & (rules.phase == phase))
             for c in np.unique(rules.mech_col[sel]):
                 rows = sel[rules.mech_col[sel] == c]
+                coarse = rows[~reads_dyad[rows]] if level == Level.DYAD else rows[:0]
                 cols.append(c)
-                idx.extend(rows)
+                idx.extend(coarse)
+                idx.extend(np.setdiff1d(rows, coarse))  # sorted: table order
                 mech_ptr.append(len(idx))
+                pre.append(len(coarse))
             g_ptr.append(len(cols))
-    return RulePlan(
-        np.array(g_ptr, np.int64), np.array(cols, np.int64), np.array(mech_ptr, np.int64), np.array(idx, np.int64)
-    )
+    return RulePlan(*(np.array(a, np.int64) for a in (g_ptr, cols, mech_ptr, idx, pre)))
 
 
 def aggregate_needs(rules: CompiledRules) -> tuple[np.ndarray, ...]:
@@ -450,6 +457,7 @@ class Engine:
             r.table,
             st.S,
             maps,
+            (np.empty((0, 0)), np.empty((0, 0)), own, p.p_pre[g]),  # every row summed here
         )
 
     def apply_interventions(self) -> None:

@@ -18,13 +18,37 @@ from collabsim.variables import COLUMN, N_VARS, Level
 CHUNK = 2048  # entities per work item: a chunk's scratch stays in cache while every rule streams over it
 
 
+# expm1 by range reduction and a Taylor polynomial: z = k ln2 + r with |r| <= ln2 / 2 (Cody-Waite split of ln2,
+# as in fdlibm), expm1(r) = r + r^2 (1/2! + r/3! + ... + r^11/13!) (truncation < 1e-17 relative), then
+# expm1(z) = 2^k expm1(r) + (2^k - 1), both exact scalings. Within 2 ulp of the C library (tests/test_kernels.py),
+# branch-free so that the update loop vectorises, and the same bits on every platform (no libm in the hot loop).
+_INV_LN2, _LN2_HI, _LN2_LO = 1.4426950408889634, 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13 = (1.0 / math.factorial(n) for n in range(2, 14))
+
+
 @njit(cache=True, inline="always")
 def _expm1(z):
-    """math.expm1(z), without the library call for z = +-0 (expm1 returns it unchanged): many sums are 0."""
-    return z if z == 0.0 else math.expm1(z)
+    """expm1(z) for any z (below -60 it is -1 to double precision; above 709 exp overflows, so z is clamped)."""
+    z = min(max(z, -60.0), 709.0)
+    kf = math.floor(z * _INV_LN2 + 0.5)
+    r = (z - kf * _LN2_HI) - kf * _LN2_LO
+    q = _C12 + r * _C13
+    q = _C11 + r * q
+    q = _C10 + r * q
+    q = _C9 + r * q
+    q = _C8 + r * q
+    q = _C7 + r * q
+    q = _C6 + r * q
+    q = _C5 + r * q
+    q = _C4 + r * q
+    q = _C3 + r * q
+    q = _C2 + r * q
+    p = r + (r * r) * q
+    two_k = np.uint64((np.int64(kf) + 1023) << 52).view(np.float64)
+    return two_k * p + (two_k - 1.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _term_pass(mode, c, acc, A, idx, col, neg, lo, w, s, every, mask, bits):
     """One term of a row over the w entities of a chunk (entity lo + i reads A[col, idx[lo + i]], or its own column
     when idx is empty; ``neg``: 1 - that). mode 0: c = weight * term (the row's first term), 1: c *= term, 2:
@@ -62,7 +86,7 @@ def _term_pass(mode, c, acc, A, idx, col, neg, lo, w, s, every, mask, bits):
                 acc[i] += (s if every or (mask & b[i]) != 0 else 0.0) * (1.0 - a[ix[i]] if neg else a[ix[i]])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _scalar_pass(mode, c, acc, v, lo, w, s, every, mask, bits):
     """_term_pass for a term with the same value v for every entity (a system variable; 1.0: a row without terms)."""
     b = bits[lo : lo + w]
@@ -81,43 +105,59 @@ def _scalar_pass(mode, c, acc, v, lo, w, s, every, mask, bits):
 
 
 PARALLEL_MIN = 4 * CHUNK  # below this many entities one thread is faster than waking the others
-MEANS_PARALLEL_MIN = CHUNK  # memberships from which the collaboration and organisation means run in parallel
+MEANS_PARALLEL_MIN = CHUNK  # memberships from which the means and the dyads' membership sums run in parallel
 
 
-@njit(cache=True, inline="always")
-def _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads):
-    """The rows of one chunk of entities (see apply_rules), then the chunk's new values into X."""
+@njit(cache=True)
+def _row_sums(c, up, down, p0, p1, lo, w, rule_idx, table, S, reads, stage_bits):
+    """Adds the rows rule_idx[p0:p1] over the w entities of a chunk from lo into up (raising rows) or down
+    (lowering rows), in that order; c is scratch."""
     sign, weight, stage_mask, term_ptr, term_level, term_col, term_neg = table
     O, Oi, K, Ki, M, Mi, D, Di = reads
+    for p in range(p0, p1):
+        r = rule_idx[p]
+        s, mask = weight[r], stage_mask[r]
+        every = mask == ALL_STAGES
+        acc = up if sign[r] > 0 else down
+        t0, t1 = term_ptr[r], term_ptr[r + 1]
+        if t0 == t1:
+            _scalar_pass(3, c, acc, 1.0, lo, w, s, every, mask, stage_bits)
+        for t in range(t0, t1):
+            # the row's product is formed left to right, as weight * term * term ..., then added
+            mode = (3 if t == t1 - 1 else 0) if t == t0 else (2 if t == t1 - 1 else 1)
+            lv, col, neg = term_level[t], term_col[t], term_neg[t]
+            if lv == 0:
+                _scalar_pass(mode, c, acc, 1.0 - S[col] if neg else S[col], lo, w, s, every, mask, stage_bits)
+            elif lv == 1:
+                _term_pass(mode, c, acc, O, Oi, col, neg, lo, w, s, every, mask, stage_bits)
+            elif lv == 2:
+                _term_pass(mode, c, acc, K, Ki, col, neg, lo, w, s, every, mask, stage_bits)
+            elif lv == 3:
+                _term_pass(mode, c, acc, M, Mi, col, neg, lo, w, s, every, mask, stage_bits)
+            else:
+                _term_pass(mode, c, acc, D, Di, col, neg, lo, w, s, every, mask, stage_bits)
+
+
+@njit(cache=True)
+def _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre):
+    """The rows of one chunk of entities (see apply_rules), then the chunk's new values into X."""
+    U0, D0, pre_idx, n_pre = pre
     lo = ch * CHUNK
     w = min(n, lo + CHUNK) - lo
     scratch = np.empty((nq + 3, w))
     c, up, down, res = scratch[nq], scratch[nq + 1], scratch[nq + 2], scratch[:nq]
     for q in range(nq):
-        up[:] = 0.0
-        down[:] = 0.0
-        for p in range(mech_ptr[q], mech_ptr[q + 1]):
-            r = rule_idx[p]
-            s, mask = weight[r], stage_mask[r]
-            every = mask == ALL_STAGES
-            acc = up if sign[r] > 0 else down
-            t0, t1 = term_ptr[r], term_ptr[r + 1]
-            if t0 == t1:
-                _scalar_pass(3, c, acc, 1.0, lo, w, s, every, mask, stage_bits)
-            for t in range(t0, t1):
-                # the row's product is formed left to right, as weight * term * term ..., then added
-                mode = (3 if t == t1 - 1 else 0) if t == t0 else (2 if t == t1 - 1 else 1)
-                lv, col, neg = term_level[t], term_col[t], term_neg[t]
-                if lv == 0:
-                    _scalar_pass(mode, c, acc, 1.0 - S[col] if neg else S[col], lo, w, s, every, mask, stage_bits)
-                elif lv == 1:
-                    _term_pass(mode, c, acc, O, Oi, col, neg, lo, w, s, every, mask, stage_bits)
-                elif lv == 2:
-                    _term_pass(mode, c, acc, K, Ki, col, neg, lo, w, s, every, mask, stage_bits)
-                elif lv == 3:
-                    _term_pass(mode, c, acc, M, Mi, col, neg, lo, w, s, every, mask, stage_bits)
-                else:
-                    _term_pass(mode, c, acc, D, Di, col, neg, lo, w, s, every, mask, stage_bits)
+        p0 = mech_ptr[q]
+        if len(pre_idx):  # the sums of the variable's first n_pre[q] rows, taken once per coarser entity
+            ix, u0, d0 = pre_idx[lo : lo + w], U0[q], D0[q]
+            for i in range(w):
+                up[i] = u0[ix[i]]
+                down[i] = d0[ix[i]]
+            p0 += n_pre[q]
+        else:
+            up[:] = 0.0
+            down[:] = 0.0
+        _row_sums(c, up, down, p0, mech_ptr[q + 1], lo, w, rule_idx, table, S, reads, stage_bits)
         x, y = X[mech_cols[q], lo : lo + w], res[q]
         for i in range(w):
             y[i] = x[i] - (1.0 - x[i]) * _expm1(-up[i]) + x[i] * _expm1(-down[i])
@@ -130,14 +170,45 @@ def _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx
 
 
 @njit(cache=True, parallel=True)
-def _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads):
+def _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre):
     n, nq = X.shape[1], len(mech_cols)
     for ch in prange((n + CHUNK - 1) // CHUNK):
-        _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads)
+        _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre)
 
 
 @njit(cache=True)
-def apply_rules(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads):
+def _presum_chunk(ch, n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0):
+    lo = ch * CHUNK
+    w = min(n, lo + CHUNK) - lo
+    c = np.empty(w)
+    for q in range(len(n_pre)):
+        up, down = U0[q, lo : lo + w], D0[q, lo : lo + w]
+        up[:] = 0.0
+        down[:] = 0.0
+        _row_sums(c, up, down, mech_ptr[q], mech_ptr[q] + n_pre[q], lo, w, rule_idx, table, S, reads, stage_bits)
+
+
+@njit(cache=True, parallel=True)
+def _presums_parallel(n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0):
+    for ch in prange((n + CHUNK - 1) // CHUNK):
+        _presum_chunk(ch, n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0)
+
+
+@njit(cache=True)
+def presums(n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0):
+    """U0[q, e] and D0[q, e]: the raising and lowering sums of the first n_pre[q] rows of variable q (see
+    apply_rules) for each of n entities of a coarser level that reads them through ``reads`` with ``stage_bits``.
+    MUTATES U0, D0 (nq, n). The dyad level hoists its rows that read no dyad variable to the memberships this way:
+    such a row has the same value for every dyad of a membership."""
+    if n >= MEANS_PARALLEL_MIN:  # dozens of rows an entity: worth the threads from two chunks
+        _presums_parallel(n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0)
+    else:
+        for ch in range((n + CHUNK - 1) // CHUNK):
+            _presum_chunk(ch, n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0)
+
+
+@njit(cache=True)
+def apply_rules(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre):
     """One synchronous rule update of the variables ``mech_cols`` of every active entity of one level.
 
     X: (n_vars, n) the level's array, MUTATED in rows mech_cols for active entities. stage_bits: int32 (n,), bit s
@@ -149,13 +220,15 @@ def apply_rules(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, 
     of its level). Every value of an entity is computed before any is written, so rule order inside a phase does
     not matter. x <- x + (1 - x)(1 - exp(-up)) - x(1 - exp(-down)) keeps x in [0, 1]. Each chunk of entities is
     one work item: rules stream over it (cache- and vector-friendly), and threads never share an entity.
+    pre = (U0, D0, pre_idx, n_pre): when pre_idx is not empty, the sums of the first n_pre[q] rows of variable q
+    start from U0[q, pre_idx[e]] and D0[q, pre_idx[e]] (``presums``) instead of being formed here; the same sums.
     """
     n, nq = X.shape[1], len(mech_cols)
     if n >= PARALLEL_MIN:  # chunks are the work items either way, so both give the same numbers
-        _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads)
+        _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre)
     else:
         for ch in range((n + CHUNK - 1) // CHUNK):
-            _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads)
+            _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre)
 
 
 @njit(cache=True, inline="always")
@@ -439,7 +512,8 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
     mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col = topo
     ident_d, ident_m, ident_k, ident_o = idents
     own = ident_d[:0]  # an empty map: each entity reads its own column
-    g_ptr, p_cols, p_mech_ptr, p_rule_idx = plan
+    g_ptr, p_cols, p_mech_ptr, p_rule_idx, p_pre = plan
+    none = np.empty((0, 0))
     for level in LEVELS_FINEST_FIRST:
         g = level * N_PHASES + phase
         a, b = g_ptr[g], g_ptr[g + 1]
@@ -448,15 +522,22 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
         refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh)
         cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
         stale(fresh, level, cols)
+        n_pre, no_pre = p_pre[a:b], (none, none, own, p_pre[a:b])
         if level == 4:
+            # a dyad's rows that read no dyad variable (the first n_pre[q]) are the same for every dyad of its
+            # source membership, with the same stage bits: summed once per membership
+            U0, D0 = np.empty((b - a, len(mem_org))), np.empty((b - a, len(mem_org)))
+            m_reads = (O, mem_org, K, mem_col, M, own, DM, own)
+            presums(len(mem_org), mptr, n_pre, p_rule_idx, table, S, m_reads, bits_m, U0, D0)
             reads = (O, dyad_org, K, dyad_col, M, dyad_src, D, own)
-            apply_rules(D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, reads)
+            apply_rules(D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, reads, (U0, D0, dyad_src, n_pre))
         elif level == 3:
-            apply_rules(M, act_m, bits_m, cols, mptr, p_rule_idx, table, S, (O, mem_org, K, mem_col, M, own, DM, own))
+            m_reads = (O, mem_org, K, mem_col, M, own, DM, own)
+            apply_rules(M, act_m, bits_m, cols, mptr, p_rule_idx, table, S, m_reads, no_pre)
         elif level == 2:
-            apply_rules(K, act_k, bits_k, cols, mptr, p_rule_idx, table, S, (OK, own, K, own, MK, own, DK, own))
+            apply_rules(K, act_k, bits_k, cols, mptr, p_rule_idx, table, S, (OK, own, K, own, MK, own, DK, own), no_pre)
         else:
-            apply_rules(O, act_o, bits_o, cols, mptr, p_rule_idx, table, S, (O, own, KO, own, MO, own, DO, own))
+            apply_rules(O, act_o, bits_o, cols, mptr, p_rule_idx, table, S, (O, own, KO, own, MO, own, DO, own), no_pre)
 
 
 @njit(cache=True)

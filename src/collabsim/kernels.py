@@ -205,74 +205,93 @@ def member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, c
 
 
 @njit(cache=True, inline="always")
-def _collab_means_chunk(lo, hi, X, idx, col_mem_ptr, mem_active, cnt, out, cols):
+def _collab_means_chunk(lo, hi, sources, maps, col_mem_ptr, mem_active, cnt, outs, cols):
+    """Collaborations lo .. hi-1 of every aggregate a: outs[a][v] from sources[a][v] (read through maps[a]; an empty
+    map: the membership's own column) for v in cols[a]."""
     ptr, c = col_mem_ptr[lo : hi + 1], cnt[lo:hi]
     for i in range(hi - lo):
         c[i] = 0.0
         for m in range(ptr[i], ptr[i + 1]):
             c[i] += mem_active[m]
-    for v in cols:
-        row, out_row = X[v], out[v, lo:hi]
-        for i in range(hi - lo):
-            total = 0.0
-            if c[i] > 0.0:
-                for m in range(ptr[i], ptr[i + 1]):
-                    if mem_active[m]:
-                        total += row[idx[m]]
-                total /= c[i]
-            out_row[i] = total
+    for a in range(len(sources)):
+        idx, own = maps[a], len(maps[a]) == 0
+        for v in cols[a]:
+            row, out = sources[a][v], outs[a][v, lo:hi]
+            for i in range(hi - lo):
+                total = 0.0
+                if c[i] > 0.0:
+                    for m in range(ptr[i], ptr[i + 1]):
+                        if mem_active[m]:
+                            total += row[m] if own else row[idx[m]]
+                    total /= c[i]
+                out[i] = total
 
 
 @njit(cache=True, parallel=True)
-def _collab_means_parallel(X, idx, col_mem_ptr, mem_active, cnt, out, cols):
+def _collab_means_parallel(sources, maps, col_mem_ptr, mem_active, cnt, outs, cols):
     n_col = len(cnt)
     for ch in prange((n_col + COLLAB_CHUNK - 1) // COLLAB_CHUNK):  # collaborations are independent
         lo = ch * COLLAB_CHUNK
-        _collab_means_chunk(lo, min(n_col, lo + COLLAB_CHUNK), X, idx, col_mem_ptr, mem_active, cnt, out, cols)
+        hi = min(n_col, lo + COLLAB_CHUNK)
+        _collab_means_chunk(lo, hi, sources, maps, col_mem_ptr, mem_active, cnt, outs, cols)
 
 
 @njit(cache=True)
-def collab_means(X, idx, col_mem_ptr, mem_active, out, cols):
-    """out[v, k] = mean over the active members m of k of X[v, idx[m]], in member order (0 when none), for v in
-    ``cols``. MUTATES out (nv, n_col). With many memberships, chunks of collaborations run on parallel threads
-    (each mean computed exactly as on one; balanced even when only one column is stale)."""
+def collab_means(sources, maps, col_mem_ptr, mem_active, outs, cols):
+    """outs[a][v, k] = mean over the active members m of k of sources[a][v, maps[a][m]] (an empty map: column m),
+    in member order (0 when none), for v in cols[a], for each aggregate a. MUTATES outs (nv, n_col). With many
+    memberships, chunks of collaborations run on parallel threads, every aggregate in one pass (each mean computed
+    exactly as on one thread; balanced even when only one column is stale)."""
     cnt = np.empty(len(col_mem_ptr) - 1)
     if len(mem_active) >= MEANS_PARALLEL_MIN:
-        _collab_means_parallel(X, idx, col_mem_ptr, mem_active, cnt, out, cols)
+        _collab_means_parallel(sources, maps, col_mem_ptr, mem_active, cnt, outs, cols)
     else:
-        _collab_means_chunk(0, len(cnt), X, idx, col_mem_ptr, mem_active, cnt, out, cols)
+        _collab_means_chunk(0, len(cnt), sources, maps, col_mem_ptr, mem_active, cnt, outs, cols)
 
 
 @njit(cache=True, inline="always")
 def _org_means_of_one(row, idx, mem_org, mem_active, cnt, acc):
+    own = len(idx) == 0
     acc[:] = 0.0
     for m in range(len(mem_org)):
         if mem_active[m]:
-            acc[mem_org[m]] += row[idx[m]]
+            acc[mem_org[m]] += row[m] if own else row[idx[m]]
     for i in range(len(cnt)):
         if cnt[i] > 0.0:
             acc[i] /= cnt[i]
 
 
 @njit(cache=True, parallel=True)
-def _org_means_parallel(X, idx, mem_org, mem_active, cnt, out, cols):
-    for i in prange(len(cols)):  # each variable scatters into its own row: no two threads share a target
-        _org_means_of_one(X[cols[i]], idx, mem_org, mem_active, cnt, out[cols[i]])
+def _org_means_parallel(sources, maps, mem_org, mem_active, cnt, outs, items):
+    for j in prange(len(items)):  # each (aggregate, variable) scatters into its own row: no shared target
+        a, v = items[j, 0], items[j, 1]
+        _org_means_of_one(sources[a][v], maps[a], mem_org, mem_active, cnt, outs[a][v])
 
 
 @njit(cache=True)
-def org_means(X, idx, mem_org, mem_active, n_org, out, cols):
-    """out[v, i] = mean over the active memberships m of organisation i of X[v, idx[m]], in membership order
-    (0 when none), for v in ``cols``. MUTATES out (nv, n_org). Parallel over variables with many memberships."""
+def org_means(sources, maps, mem_org, mem_active, n_org, outs, cols):
+    """outs[a][v, i] = mean over the active memberships m of organisation i of sources[a][v, maps[a][m]] (an empty
+    map: column m), in membership order (0 when none), for v in cols[a]. MUTATES outs (nv, n_org). Parallel over
+    the (aggregate, variable) pairs with many memberships."""
     cnt = np.zeros(n_org)
     for m in range(len(mem_org)):
         if mem_active[m]:
             cnt[mem_org[m]] += 1.0
+    n = 0
+    for a in range(len(cols)):
+        n += len(cols[a])
+    items = np.empty((n, 2), np.int64)
+    n = 0
+    for a in range(len(cols)):
+        for v in cols[a]:
+            items[n, 0], items[n, 1] = a, v
+            n += 1
     if len(mem_org) >= MEANS_PARALLEL_MIN:
-        _org_means_parallel(X, idx, mem_org, mem_active, cnt, out, cols)
+        _org_means_parallel(sources, maps, mem_org, mem_active, cnt, outs, items)
     else:
-        for v in cols:
-            _org_means_of_one(X[v], idx, mem_org, mem_active, cnt, out[v])
+        for j in range(n):
+            a, v = items[j, 0], items[j, 1]
+            _org_means_of_one(sources[a][v], maps[a], mem_org, mem_active, cnt, outs[a][v])
 
 
 # ---- the whole month in compiled code --------------------------------------------------------------------------
@@ -428,7 +447,7 @@ def _stale_cols(need, fresh):
 
 
 @njit(cache=True)
-def refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh):
+def refresh(level, D, M, K, O, topo, agg, need, fresh):
     """The aggregates a level's rules read (level -1: those of every level). ``need`` holds, for DM, DK, MK, OK,
     DO, MO, KO in that order, the columns anything reads (engine.aggregate_needs): the others are never
     computed. ``fresh`` (bool FRESH_SHAPE: aggregate, column) says which columns still equal what they would be
@@ -441,23 +460,15 @@ def refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh):
     cols = _stale_cols(need[0], fresh[0])
     if len(cols):
         member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, cols)
+    own = mem_org[:0]  # an empty map: a membership's own column
     if level == -1 or level == 2:
-        for a, X, idx in ((1, DM, ident_m), (2, M, ident_m)):
-            cols = _stale_cols(need[a], fresh[a])
-            if len(cols):
-                collab_means(X, idx, col_mem_ptr, mem_active, agg[a], cols)
-        cols = _stale_cols(need[3], fresh[3])
-        if len(cols):
-            collab_means(O, mem_org, col_mem_ptr, mem_active, OK, cols)
+        cols = (_stale_cols(need[1], fresh[1]), _stale_cols(need[2], fresh[2]), _stale_cols(need[3], fresh[3]))
+        if len(cols[0]) + len(cols[1]) + len(cols[2]):
+            collab_means((DM, M, O), (own, own, mem_org), col_mem_ptr, mem_active, (DK, MK, OK), cols)
     if level == -1 or level == 1:
-        n_org = O.shape[1]
-        for a, X in ((4, DM), (5, M)):
-            cols = _stale_cols(need[a], fresh[a])
-            if len(cols):
-                org_means(X, ident_m, mem_org, mem_active, n_org, agg[a], cols)
-        cols = _stale_cols(need[6], fresh[6])
-        if len(cols):
-            org_means(K, mem_col, mem_org, mem_active, n_org, KO, cols)
+        cols = (_stale_cols(need[4], fresh[4]), _stale_cols(need[5], fresh[5]), _stale_cols(need[6], fresh[6]))
+        if len(cols[0]) + len(cols[1]) + len(cols[2]):
+            org_means((DM, M, K), (own, own, mem_col), mem_org, mem_active, O.shape[1], (DO, MO, KO), cols)
 
 
 @njit(cache=True)
@@ -497,7 +508,7 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
         a, b = g_ptr[g], g_ptr[g + 1]
         if a == b:
             continue
-        refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh)
+        refresh(level, D, M, K, O, topo, agg, need, fresh)
         cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
         stale(fresh, level, cols)
         if level == 4:
@@ -873,7 +884,7 @@ def run_months(
         stale(fresh, 2, ALL_K)  # and collaboration and organisation values
         stale(fresh, 1, ALL_O)
         stage_masks(col_stage, mem_col, mem_org, mem_active, dyad_src, dyad_dst, dyad_col, masks)
-        refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
+        refresh(2, D, M, K, O, topo, agg, need, fresh)
         derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK)
         stale(fresh, 4, (RECIPROCATION,))
         stale(fresh, 2, (AGE, SLOW, ABSENCE, INERTIA))
@@ -882,10 +893,10 @@ def run_months(
                 threshold(P, M)
                 stale(fresh, 3, (ABOVE,))
             run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need, fresh)
-        refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
+        refresh(2, D, M, K, O, topo, agg, need, fresh)
         if life_cycle(
             t, P, K, M, col_stage, col_stage_since, col_synergy_month, col_mem_ptr, mem_col, mem_active, mem_stall, MK
         ):
             stale(fresh, -1, ALL_O)  # members left or collaborations dissolved: every aggregate
-        refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
+        refresh(2, D, M, K, O, topo, agg, need, fresh)
         record(t - m0, rec, rec_src, rec_col, col_stage, col_mem_ptr, mem_active, K, DK, MK)

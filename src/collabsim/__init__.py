@@ -6,11 +6,19 @@ and replications with ``sweep(scenario, out=...)`` or ``collabsim sweep`` and re
 compare two arms with ``compare(scenario, out=...)`` or ``collabsim compare``.
 """
 
-from collabsim.api import SimulationResult, simulate
-from collabsim.compare import Comparison, compare, load_comparison
-from collabsim.io import SweepResults, load_results
-from collabsim.scenario import Scenario, load_scenario
-from collabsim.sweeps import sweep
+import os
+
+# Numba's parallel kernels run on OpenMP threads; by default idle threads spin for a while before they sleep, which
+# makes two threads several times slower than one when another process keeps a core busy (docs/performance.md).
+# Sleeping at once costs about 10 microseconds per parallel region on an idle machine. Set before numba starts its
+# threads; an explicit OMP_WAIT_POLICY wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from collabsim.api import SimulationResult, simulate  # noqa: E402
+from collabsim.compare import Comparison, compare, load_comparison  # noqa: E402
+from collabsim.io import SweepResults, load_results  # noqa: E402
+from collabsim.scenario import Scenario, load_scenario  # noqa: E402
+from collabsim.sweeps import sweep  # noqa: E402
 
 __all__ = [
     "Comparison",

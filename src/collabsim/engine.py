@@ -431,9 +431,7 @@ class Engine:
         self._allocate()
         level_code = -1 if level is None else int(level)
         stale = np.zeros(kernels.FRESH_SHAPE, np.bool_)  # recompute every column asked for
-        kernels.refresh(
-            level_code, st.D, st.M, st.K, st.O, self.topology, np.arange(st.n_mem), self.agg, self.need_all, stale
-        )
+        kernels.refresh(level_code, st.D, st.M, st.K, st.O, self.topology, self.agg, self.need_all, stale)
 
     def run_level(self, level: Level, phase: Phase, active: np.ndarray) -> None:
         """The rows of one (level, phase) for the entities in ``active`` (used for the formation rows)."""

@@ -106,6 +106,8 @@ def _scalar_pass(mode, c, acc, v, lo, w, s, every, mask, bits):
 
 PARALLEL_MIN = 4 * CHUNK  # below this many entities one thread is faster than waking the others
 MEANS_PARALLEL_MIN = CHUNK  # memberships from which the means and the dyads' membership sums run in parallel
+MEANS_CHUNK = 512  # memberships per work item of the dyad means: enough items for an even split between threads
+COLLAB_CHUNK = 256  # collaborations per work item of the collaboration means
 
 
 @njit(cache=True)
@@ -233,30 +235,33 @@ def apply_rules(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, 
 
 @njit(cache=True, inline="always")
 def _dyad_means_chunk(lo, hi, D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols):
-    for m in range(lo, hi):
-        cnt[m] = 0.0
-        if mem_active[m]:
-            for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
+    """Memberships lo .. hi-1 (loops over slices from 0, as everywhere in a chunk: numba then drops its
+    negative-index checks, which cost 3x in a parallel loop)."""
+    ptr, act, c = mem_dyad_ptr[lo : hi + 1], mem_active[lo:hi], cnt[lo:hi]
+    for i in range(hi - lo):
+        c[i] = 0.0
+        if act[i]:
+            for d in range(ptr[i], ptr[i + 1]):
                 if mem_active[dyad_dst[d]]:
-                    cnt[m] += 1.0
+                    c[i] += 1.0
     for v in cols:
-        row, out = D[v], DM[v]
-        for m in range(lo, hi):
+        row, out = D[v], DM[v, lo:hi]
+        for i in range(hi - lo):
             total = 0.0
-            if cnt[m] > 0.0:
-                for d in range(mem_dyad_ptr[m], mem_dyad_ptr[m + 1]):
+            if c[i] > 0.0:
+                for d in range(ptr[i], ptr[i + 1]):
                     if mem_active[dyad_dst[d]]:
                         total += row[d]
-                total /= cnt[m]
-            out[m] = total
+                total /= c[i]
+            out[i] = total
 
 
 @njit(cache=True, parallel=True)
 def _dyad_means_parallel(D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols):
     n_mem = len(mem_active)
-    for ch in prange((n_mem + CHUNK - 1) // CHUNK):  # memberships are independent: the same sums in the same order
-        lo = ch * CHUNK
-        _dyad_means_chunk(lo, min(n_mem, lo + CHUNK), D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
+    for ch in prange((n_mem + MEANS_CHUNK - 1) // MEANS_CHUNK):  # memberships are independent: the same sums
+        lo = ch * MEANS_CHUNK
+        _dyad_means_chunk(lo, min(n_mem, lo + MEANS_CHUNK), D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
 
 
 @njit(cache=True)
@@ -273,69 +278,93 @@ def member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, c
 
 
 @njit(cache=True, inline="always")
-def _collab_means_of_one(row, idx, col_mem_ptr, mem_active, cnt, out_row):
-    for k in range(len(cnt)):
-        total = 0.0
-        if cnt[k] > 0.0:
-            for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
-                if mem_active[m]:
-                    total += row[idx[m]]
-            total /= cnt[k]
-        out_row[k] = total
+def _collab_means_chunk(lo, hi, sources, maps, col_mem_ptr, mem_active, cnt, outs, cols):
+    """Collaborations lo .. hi-1 of every aggregate a: outs[a][v] from sources[a][v] (read through maps[a]; an empty
+    map: the membership's own column) for v in cols[a]."""
+    ptr, c = col_mem_ptr[lo : hi + 1], cnt[lo:hi]
+    for i in range(hi - lo):
+        c[i] = 0.0
+        for m in range(ptr[i], ptr[i + 1]):
+            c[i] += mem_active[m]
+    for a in range(len(sources)):
+        idx, own = maps[a], len(maps[a]) == 0
+        for v in cols[a]:
+            row, out = sources[a][v], outs[a][v, lo:hi]
+            for i in range(hi - lo):
+                total = 0.0
+                if c[i] > 0.0:
+                    for m in range(ptr[i], ptr[i + 1]):
+                        if mem_active[m]:
+                            total += row[m] if own else row[idx[m]]
+                    total /= c[i]
+                out[i] = total
 
 
 @njit(cache=True, parallel=True)
-def _collab_means_parallel(X, idx, col_mem_ptr, mem_active, cnt, out, cols):
-    for i in prange(len(cols)):
-        _collab_means_of_one(X[cols[i]], idx, col_mem_ptr, mem_active, cnt, out[cols[i]])
+def _collab_means_parallel(sources, maps, col_mem_ptr, mem_active, cnt, outs, cols):
+    n_col = len(cnt)
+    for ch in prange((n_col + COLLAB_CHUNK - 1) // COLLAB_CHUNK):  # collaborations are independent
+        lo = ch * COLLAB_CHUNK
+        hi = min(n_col, lo + COLLAB_CHUNK)
+        _collab_means_chunk(lo, hi, sources, maps, col_mem_ptr, mem_active, cnt, outs, cols)
 
 
 @njit(cache=True)
-def collab_means(X, idx, col_mem_ptr, mem_active, out, cols):
-    """out[v, k] = mean over the active members m of k of X[v, idx[m]], in member order (0 when none), for v in
-    ``cols``. MUTATES out (nv, n_col). Parallel over variables with many memberships (same numbers)."""
-    n_col = len(col_mem_ptr) - 1
-    cnt = np.zeros(n_col)
-    for k in range(n_col):
-        for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
-            cnt[k] += mem_active[m]
+def collab_means(sources, maps, col_mem_ptr, mem_active, outs, cols):
+    """outs[a][v, k] = mean over the active members m of k of sources[a][v, maps[a][m]] (an empty map: column m),
+    in member order (0 when none), for v in cols[a], for each aggregate a. MUTATES outs (nv, n_col). With many
+    memberships, chunks of collaborations run on parallel threads, every aggregate in one pass (each mean computed
+    exactly as on one thread; balanced even when only one column is stale)."""
+    cnt = np.empty(len(col_mem_ptr) - 1)
     if len(mem_active) >= MEANS_PARALLEL_MIN:
-        _collab_means_parallel(X, idx, col_mem_ptr, mem_active, cnt, out, cols)
+        _collab_means_parallel(sources, maps, col_mem_ptr, mem_active, cnt, outs, cols)
     else:
-        for v in cols:
-            _collab_means_of_one(X[v], idx, col_mem_ptr, mem_active, cnt, out[v])
+        _collab_means_chunk(0, len(cnt), sources, maps, col_mem_ptr, mem_active, cnt, outs, cols)
 
 
 @njit(cache=True, inline="always")
 def _org_means_of_one(row, idx, mem_org, mem_active, cnt, acc):
+    own = len(idx) == 0
     acc[:] = 0.0
     for m in range(len(mem_org)):
         if mem_active[m]:
-            acc[mem_org[m]] += row[idx[m]]
+            acc[mem_org[m]] += row[m] if own else row[idx[m]]
     for i in range(len(cnt)):
         if cnt[i] > 0.0:
             acc[i] /= cnt[i]
 
 
 @njit(cache=True, parallel=True)
-def _org_means_parallel(X, idx, mem_org, mem_active, cnt, out, cols):
-    for i in prange(len(cols)):  # each variable scatters into its own row: no two threads share a target
-        _org_means_of_one(X[cols[i]], idx, mem_org, mem_active, cnt, out[cols[i]])
+def _org_means_parallel(sources, maps, mem_org, mem_active, cnt, outs, items):
+    for j in prange(len(items)):  # each (aggregate, variable) scatters into its own row: no shared target
+        a, v = items[j, 0], items[j, 1]
+        _org_means_of_one(sources[a][v], maps[a], mem_org, mem_active, cnt, outs[a][v])
 
 
 @njit(cache=True)
-def org_means(X, idx, mem_org, mem_active, n_org, out, cols):
-    """out[v, i] = mean over the active memberships m of organisation i of X[v, idx[m]], in membership order
-    (0 when none), for v in ``cols``. MUTATES out (nv, n_org). Parallel over variables with many memberships."""
+def org_means(sources, maps, mem_org, mem_active, n_org, outs, cols):
+    """outs[a][v, i] = mean over the active memberships m of organisation i of sources[a][v, maps[a][m]] (an empty
+    map: column m), in membership order (0 when none), for v in cols[a]. MUTATES outs (nv, n_org). Parallel over
+    the (aggregate, variable) pairs with many memberships."""
     cnt = np.zeros(n_org)
     for m in range(len(mem_org)):
         if mem_active[m]:
             cnt[mem_org[m]] += 1.0
+    n = 0
+    for a in range(len(cols)):
+        n += len(cols[a])
+    items = np.empty((n, 2), np.int64)
+    n = 0
+    for a in range(len(cols)):
+        for v in cols[a]:
+            items[n, 0], items[n, 1] = a, v
+            n += 1
     if len(mem_org) >= MEANS_PARALLEL_MIN:
-        _org_means_parallel(X, idx, mem_org, mem_active, cnt, out, cols)
+        _org_means_parallel(sources, maps, mem_org, mem_active, cnt, outs, items)
     else:
-        for v in cols:
-            _org_means_of_one(X[v], idx, mem_org, mem_active, cnt, out[v])
+        for j in range(n):
+            a, v = items[j, 0], items[j, 1]
+            _org_means_of_one(sources[a][v], maps[a], mem_org, mem_active, cnt, outs[a][v])
 
 
 # ---- the whole month in compiled code --------------------------------------------------------------------------
@@ -418,16 +447,58 @@ def event_uniform(salt, month, entity, channel):
     return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
+@njit(cache=True, inline="always")
+def _dyad_masks(lo, hi, col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d):
+    a, b, src, dst, kc = act_d[lo:hi], bits_d[lo:hi], dyad_src[lo:hi], dyad_dst[lo:hi], dyad_col[lo:hi]
+    for i in range(hi - lo):
+        a[i] = mem_active[src[i]] and mem_active[dst[i]]
+        b[i] = 1 << col_stage[kc[i]]
+
+
+@njit(cache=True, inline="always")
+def _member_bits(lo, hi, col_stage, mem_col, bits_m):
+    b, kc = bits_m[lo:hi], mem_col[lo:hi]
+    for i in range(hi - lo):
+        b[i] = 1 << col_stage[kc[i]]
+
+
+@njit(cache=True, parallel=True)
+def _dyad_masks_parallel(col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d):
+    n = len(act_d)
+    for ch in prange((n + CHUNK - 1) // CHUNK):
+        lo = ch * CHUNK
+        _dyad_masks(lo, min(n, lo + CHUNK), col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d)
+
+
+@njit(cache=True, parallel=True)
+def _member_bits_parallel(col_stage, mem_col, bits_m):
+    n = len(bits_m)
+    for ch in prange((n + CHUNK - 1) // CHUNK):
+        lo = ch * CHUNK
+        _member_bits(lo, min(n, lo + CHUNK), col_stage, mem_col, bits_m)
+
+
 @njit(cache=True)
-def stage_bits(col_stage, mem_col, mem_org, mem_active, dyad_col, n_org, bits_d, bits_m, bits_k, bits_o):
-    """Stage bit masks of every entity (an organisation: OR over its active memberships). MUTATES bits_*."""
+def stage_masks(col_stage, mem_col, mem_org, mem_active, dyad_src, dyad_dst, dyad_col, masks):
+    """The activity flags and stage bits of ``masks`` (act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o):
+    a dyad acts when both its members are active, a collaboration until it dissolves (act_m is mem_active and act_o
+    all ones: not written); bit s is set when the entity is in stage s (an organisation: OR over its active
+    memberships). MUTATES act_d, act_k and the bits. Dyads and memberships run in parallel chunks at scale (each
+    writes only its own values); the organisations' OR is a scatter, on one thread."""
+    act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o = masks
+    if len(act_d) >= PARALLEL_MIN:
+        _dyad_masks_parallel(col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d)
+    else:
+        _dyad_masks(0, len(act_d), col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d)
+    if len(bits_m) >= PARALLEL_MIN:
+        _member_bits_parallel(col_stage, mem_col, bits_m)
+    else:
+        _member_bits(0, len(bits_m), col_stage, mem_col, bits_m)
     for k in range(len(col_stage)):
+        act_k[k] = col_stage[k] != ST_DISSOLVED
         bits_k[k] = 1 << col_stage[k]
-    for d in range(len(dyad_col)):
-        bits_d[d] = 1 << col_stage[dyad_col[d]]
     bits_o[:] = 0
     for m in range(len(mem_col)):
-        bits_m[m] = 1 << col_stage[mem_col[m]]
         if mem_active[m]:
             bits_o[mem_org[m]] |= bits_m[m]
 
@@ -449,7 +520,7 @@ def _stale_cols(need, fresh):
 
 
 @njit(cache=True)
-def refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh):
+def refresh(level, D, M, K, O, topo, agg, need, fresh):
     """The aggregates a level's rules read (level -1: those of every level). ``need`` holds, for DM, DK, MK, OK,
     DO, MO, KO in that order, the columns anything reads (engine.aggregate_needs): the others are never
     computed. ``fresh`` (bool FRESH_SHAPE: aggregate, column) says which columns still equal what they would be
@@ -462,23 +533,15 @@ def refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh):
     cols = _stale_cols(need[0], fresh[0])
     if len(cols):
         member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, cols)
+    own = mem_org[:0]  # an empty map: a membership's own column
     if level == -1 or level == 2:
-        for a, X, idx in ((1, DM, ident_m), (2, M, ident_m)):
-            cols = _stale_cols(need[a], fresh[a])
-            if len(cols):
-                collab_means(X, idx, col_mem_ptr, mem_active, agg[a], cols)
-        cols = _stale_cols(need[3], fresh[3])
-        if len(cols):
-            collab_means(O, mem_org, col_mem_ptr, mem_active, OK, cols)
+        cols = (_stale_cols(need[1], fresh[1]), _stale_cols(need[2], fresh[2]), _stale_cols(need[3], fresh[3]))
+        if len(cols[0]) + len(cols[1]) + len(cols[2]):
+            collab_means((DM, M, O), (own, own, mem_org), col_mem_ptr, mem_active, (DK, MK, OK), cols)
     if level == -1 or level == 1:
-        n_org = O.shape[1]
-        for a, X in ((4, DM), (5, M)):
-            cols = _stale_cols(need[a], fresh[a])
-            if len(cols):
-                org_means(X, ident_m, mem_org, mem_active, n_org, agg[a], cols)
-        cols = _stale_cols(need[6], fresh[6])
-        if len(cols):
-            org_means(K, mem_col, mem_org, mem_active, n_org, KO, cols)
+        cols = (_stale_cols(need[4], fresh[4]), _stale_cols(need[5], fresh[5]), _stale_cols(need[6], fresh[6]))
+        if len(cols[0]) + len(cols[1]) + len(cols[2]):
+            org_means((DM, M, K), (own, own, mem_col), mem_org, mem_active, O.shape[1], (DO, MO, KO), cols)
 
 
 @njit(cache=True)
@@ -519,7 +582,7 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
         a, b = g_ptr[g], g_ptr[g + 1]
         if a == b:
             continue
-        refresh(level, D, M, K, O, topo, ident_m, agg, need, fresh)
+        refresh(level, D, M, K, O, topo, agg, need, fresh)
         cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
         stale(fresh, level, cols)
         n_pre, no_pre = p_pre[a:b], (none, none, own, p_pre[a:b])
@@ -540,19 +603,40 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
             apply_rules(O, act_o, bits_o, cols, mptr, p_rule_idx, table, S, (O, own, KO, own, MO, own, DO, own), no_pre)
 
 
+@njit(cache=True, inline="always")
+def _dyad_it(lo, hi, its, iv, D, dyad_it_base, dyad_col, col_stage, col_cov):
+    """IT interoperability of dyads lo .. hi-1: its base value, raised by the IT interventions ``its`` (rows of iv,
+    in table order) that reach the dyad's collaboration. Each dyad writes only its own value."""
+    it, base, kc = D[IT, lo:hi], dyad_it_base[lo:hi], dyad_col[lo:hi]
+    for i in range(hi - lo):
+        x = base[i]
+        for v in its:
+            if col_stage[kc[i]] != ST_DISSOLVED and col_cov[kc[i]] < iv[v, 4]:
+                x = max(x, iv[v, 5])
+        it[i] = x
+
+
+@njit(cache=True, parallel=True)
+def _dyad_it_parallel(its, iv, D, dyad_it_base, dyad_col, col_stage, col_cov):
+    n = len(dyad_it_base)
+    for ch in prange((n + CHUNK - 1) // CHUNK):
+        lo = ch * CHUNK
+        _dyad_it(lo, min(n, lo + CHUNK), its, iv, D, dyad_it_base, dyad_col, col_stage, col_cov)
+
+
 @njit(cache=True)
 def apply_interventions(
     t, iv, design_cols, K, K_design, O, D, col_stage, col_cov, mem_col, mem_org, mem_active, dyad_col, dyad_it_base
 ):
     """Interventions in force at month t. iv rows: kind, column, start, end (-1: none), coverage, intensity. An
-    intervention reaches the running collaborations whose coverage draw is below its coverage. MUTATES K, O, D."""
+    intervention reaches the running collaborations whose coverage draw is below its coverage. MUTATES K, O, D
+    (the dyads' IT in parallel chunks at scale)."""
     n_col = K.shape[1]
     for c in design_cols:
         for k in range(n_col):
             K[c, k] = K_design[c, k]
     O[CHAMPIONS, :] = 0.0
-    for d in range(len(dyad_it_base)):
-        D[IT, d] = dyad_it_base[d]
+    its, n_it = np.empty(iv.shape[0], np.int64), 0  # the IT interventions in force, in table order
     for v in range(iv.shape[0]):
         kind, col, start, end, cov, level = int(iv[v, 0]), int(iv[v, 1]), iv[v, 2], iv[v, 3], iv[v, 4], iv[v, 5]
         if t < start or (end >= 0 and t >= end):
@@ -567,37 +651,83 @@ def apply_interventions(
                     K[MOU, k] = 1.0
                     K[FORMALISATION, k] = max(K[FORMALISATION, k], 0.5)
         elif kind == IV_IT:
-            for d in range(len(dyad_col)):
-                k = dyad_col[d]
-                if col_stage[k] != ST_DISSOLVED and col_cov[k] < cov:
-                    D[IT, d] = max(D[IT, d], level)
+            its[n_it] = v
+            n_it += 1
         else:
             for m in range(len(mem_col)):
                 k = mem_col[m]
                 if mem_active[m] and col_stage[k] != ST_DISSOLVED and col_cov[k] < cov:
                     O[CHAMPIONS, mem_org[m]] = max(O[CHAMPIONS, mem_org[m]], level)
+    if len(dyad_it_base) >= PARALLEL_MIN:
+        _dyad_it_parallel(its[:n_it], iv, D, dyad_it_base, dyad_col, col_stage, col_cov)
+    else:
+        _dyad_it(0, len(dyad_it_base), its[:n_it], iv, D, dyad_it_base, dyad_col, col_stage, col_cov)
     for k in range(n_col):  # formalisation may have changed (an MoU): its Table 11 derivatives follow
         K[OVERFORMAL, k] = max(0.0, K[FORMALISATION, k] - K[OPTIMUM, k])
         K[APPROPRIATE, k] = 1.0 - abs(K[FORMALISATION, k] - K[OPTIMUM, k])
+
+
+@njit(cache=True, inline="always")
+def _org_events(lo, hi, t, salt, P, O, workforce_base):
+    """Turnover and workforce of organisations lo .. hi-1 (each writes only its own column of O)."""
+    work, turn, base = O[WORKFORCE, lo:hi], O[TURNOVER, lo:hi], workforce_base[lo:hi]
+    for i in range(hi - lo):
+        w = work[i]
+        turnover = event_uniform(salt, t, lo + i, CH_TURNOVER) < P[P_TURNOVER_RATE] * (0.5 + w)
+        turn[i] = 1.0 if turnover else 0.0
+        w = base[i] + P[P_WORKFORCE_PERSISTENCE] * (w - base[i])
+        if event_uniform(salt, t, lo + i, CH_SHOCK) < P[P_SHOCK_RATE]:
+            w += P[P_WORKFORCE_SHOCK] * (1.0 - w)
+        work[i] = w
+
+
+@njit(cache=True, inline="always")
+def _trust_resets(lo, hi, P, O, D, mem_org, mem_active, dyad_src, dyad_dst):
+    """The trust reset of dyads lo .. hi-1 whose organisations changed leader (each writes only its own trust)."""
+    trust, initial, src, dst, turn = (
+        D[TRUST, lo:hi],
+        D[INITIAL_TRUST, lo:hi],
+        dyad_src[lo:hi],
+        dyad_dst[lo:hi],
+        O[TURNOVER],
+    )
+    for i in range(hi - lo):
+        s, r = src[i], dst[i]
+        if mem_active[s] and mem_active[r] and (turn[mem_org[s]] > 0.0 or turn[mem_org[r]] > 0.0):
+            trust[i] -= P[P_TRUST_RESET] * max(0.0, trust[i] - initial[i])
+
+
+@njit(cache=True, parallel=True)
+def _org_events_parallel(t, salt, P, O, workforce_base):
+    n = O.shape[1]
+    for ch in prange((n + CHUNK - 1) // CHUNK):
+        lo = ch * CHUNK
+        _org_events(lo, min(n, lo + CHUNK), t, salt, P, O, workforce_base)
+
+
+@njit(cache=True, parallel=True)
+def _trust_resets_parallel(P, O, D, mem_org, mem_active, dyad_src, dyad_dst):
+    n = D.shape[1]
+    for ch in prange((n + CHUNK - 1) // CHUNK):
+        lo = ch * CHUNK
+        _trust_resets(lo, min(n, lo + CHUNK), P, O, D, mem_org, mem_active, dyad_src, dyad_dst)
 
 
 @njit(cache=True)
 def events(t, salt, P, O, K, D, workforce_base, col_stage, col_quick_win_done, mem_org, mem_active, dyad_src, dyad_dst):
     """Stochastic events of month t (counter-based draws): leadership turnover, workforce shocks, the trust reset
     of a leadership change (rf-leadership-turnover-reset), task failure, quick wins, and the decay of the
-    inappropriate-stopping shock. MUTATES O, K, D, col_quick_win_done."""
-    for i in range(O.shape[1]):
-        w = O[WORKFORCE, i]
-        turnover = event_uniform(salt, t, i, CH_TURNOVER) < P[P_TURNOVER_RATE] * (0.5 + w)
-        O[TURNOVER, i] = 1.0 if turnover else 0.0
-        w = workforce_base[i] + P[P_WORKFORCE_PERSISTENCE] * (w - workforce_base[i])
-        if event_uniform(salt, t, i, CH_SHOCK) < P[P_SHOCK_RATE]:
-            w += P[P_WORKFORCE_SHOCK] * (1.0 - w)
-        O[WORKFORCE, i] = w
-    for d in range(D.shape[1]):
-        s, r = dyad_src[d], dyad_dst[d]
-        if mem_active[s] and mem_active[r] and (O[TURNOVER, mem_org[s]] > 0.0 or O[TURNOVER, mem_org[r]] > 0.0):
-            D[TRUST, d] -= P[P_TRUST_RESET] * max(0.0, D[TRUST, d] - D[INITIAL_TRUST, d])
+    inappropriate-stopping shock. MUTATES O, K, D, col_quick_win_done. Organisations, then dyads (which read the
+    turnover), run in parallel chunks at scale: every entity writes only its own values."""
+    n_org, n_dyad = O.shape[1], D.shape[1]
+    if n_org >= PARALLEL_MIN:
+        _org_events_parallel(t, salt, P, O, workforce_base)
+    else:
+        _org_events(0, n_org, t, salt, P, O, workforce_base)
+    if n_dyad >= PARALLEL_MIN:
+        _trust_resets_parallel(P, O, D, mem_org, mem_active, dyad_src, dyad_dst)
+    else:
+        _trust_resets(0, n_dyad, P, O, D, mem_org, mem_active, dyad_src, dyad_dst)
     for k in range(K.shape[1]):
         running = col_stage[k] != ST_DISSOLVED
         fail = (
@@ -613,7 +743,8 @@ def events(t, salt, P, O, K, D, workforce_base, col_stage, col_quick_win_done, m
 
 @njit(cache=True)
 def derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK):
-    """Derived variables of month t, read from the collaboration means (refreshed by the caller). MUTATES K, D."""
+    """Derived variables of month t, read from the collaboration means (refreshed by the caller). MUTATES K, D
+    (the dyads in parallel chunks at scale: each writes only its own value)."""
     for k in range(K.shape[1]):
         age = float(t - col_formed[k])
         K[AGE, k] = age / (age + P[P_AGE_HALF])
@@ -622,22 +753,57 @@ def derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK):
         K[SLOW, k] = min(1.0, max(0.0, 1.0 - K[TASK, k] / expected)) if expected > 0 else 0.0
         K[ABSENCE, k] = OK[TURNOVER, k]
         K[INERTIA, k] = 1.0 - MK[BEHAVIOUR, k]
-    for d in range(D.shape[1]):
-        D[RECIPROCATION, d] = M[BEHAVIOUR, dyad_dst[d]]
+    n = D.shape[1]
+    if n >= PARALLEL_MIN:
+        _reciprocation_parallel(M, D, dyad_dst)
+    else:
+        _reciprocation(0, n, M, D, dyad_dst)
+
+
+@njit(cache=True, inline="always")
+def _reciprocation(lo, hi, M, D, dyad_dst):
+    """Partner reciprocation of dyads lo .. hi-1: the partner member's behaviour (each writes only its own value)."""
+    rec, dst, behaviour = D[RECIPROCATION, lo:hi], dyad_dst[lo:hi], M[BEHAVIOUR]
+    for i in range(hi - lo):
+        rec[i] = behaviour[dst[i]]
+
+
+@njit(cache=True, parallel=True)
+def _reciprocation_parallel(M, D, dyad_dst):
+    n = D.shape[1]
+    for ch in prange((n + CHUNK - 1) // CHUNK):
+        lo = ch * CHUNK
+        _reciprocation(lo, min(n, lo + CHUNK), M, D, dyad_dst)
+
+
+@njit(cache=True, inline="always")
+def _threshold(lo, hi, P, M):
+    h, above, risk, faith = P[P_HYSTERESIS], M[ABOVE, lo:hi], M[RISK, lo:hi], M[FAITH, lo:hi]
+    for i in range(hi - lo):
+        if above[i] > 0.5:
+            past = risk[i] >= P[P_THRESHOLD_RISK] - h and faith[i] >= P[P_THRESHOLD_FAITH] - h
+        else:
+            past = risk[i] >= P[P_THRESHOLD_RISK] and faith[i] >= P[P_THRESHOLD_FAITH]
+        above[i] = 1.0 if past else 0.0
+
+
+@njit(cache=True, parallel=True)
+def _threshold_parallel(P, M):
+    n = M.shape[1]
+    for ch in prange((n + CHUNK - 1) // CHUNK):
+        lo = ch * CHUNK
+        _threshold(lo, min(n, lo + CHUNK), P, M)
 
 
 @njit(cache=True)
 def threshold(P, M):
     """gl-threshold-synergy: a member crosses the threshold when risk tolerance and faith both reach theirs, and,
     past it (a "novel state"), stays past until either falls more than the hysteresis below its threshold
-    (docs/decisions.md 25). MUTATES M."""
-    h = P[P_HYSTERESIS]
-    for m in range(M.shape[1]):
-        if M[ABOVE, m] > 0.5:
-            past = M[RISK, m] >= P[P_THRESHOLD_RISK] - h and M[FAITH, m] >= P[P_THRESHOLD_FAITH] - h
-        else:
-            past = M[RISK, m] >= P[P_THRESHOLD_RISK] and M[FAITH, m] >= P[P_THRESHOLD_FAITH]
-        M[ABOVE, m] = 1.0 if past else 0.0
+    (docs/decisions.md 25). MUTATES M. Chunks of members in parallel at scale (each writes only its own value)."""
+    if M.shape[1] >= PARALLEL_MIN:
+        _threshold_parallel(P, M)
+    else:
+        _threshold(0, M.shape[1], P, M)
 
 
 @njit(cache=True)
@@ -687,23 +853,29 @@ def life_cycle(
 @njit(cache=True)
 def record(row, rec, rec_src, rec_col, col_stage, col_mem_ptr, mem_active, K, DK, MK):
     """One month into rec[row]: stage, active members, then the fields (rec_src: 0 DK, 1 MK, 2 K) in order; the
-    last field is the maturity score (mean of the listed elements). NaN for collaborations without members."""
-    nf = len(rec_src)
-    for k in range(K.shape[1]):
+    last field is the maturity score (mean of the listed elements). NaN for collaborations without members. Field
+    by field (rows of rec stream); the score adds the elements in field order, as one collaboration at a time."""
+    nf, n_col, out = len(rec_src), K.shape[1], rec[row]
+    for k in range(n_col):
         n = 0
         for m in range(col_mem_ptr[k], col_mem_ptr[k + 1]):
             n += mem_active[m]
-        rec[row, 0, k] = col_stage[k]
-        rec[row, 1, k] = n
-        score = 0.0
-        for f in range(nf):
-            src = rec_src[f]
-            v = DK[rec_col[f], k] if src == 0 else (MK[rec_col[f], k] if src == 1 else K[rec_col[f], k])
-            if f >= nf - 9:  # the last nine fields are the maturity elements
-                score += v
-            else:
-                rec[row, 2 + f, k] = v if n > 0 else np.nan
-        rec[row, 2 + nf - 9, k] = score / 9.0 if n > 0 else np.nan
+        out[0, k] = col_stage[k]
+        out[1, k] = n
+    members, score = out[1], out[2 + nf - 9]  # the last nine fields are the maturity elements: summed in place
+    score[:] = 0.0
+    for f in range(nf):
+        src = rec_src[f]
+        x = DK[rec_col[f]] if src == 0 else (MK[rec_col[f]] if src == 1 else K[rec_col[f]])
+        if f >= nf - 9:
+            for k in range(n_col):
+                score[k] += x[k]
+        else:
+            y = out[2 + f]
+            for k in range(n_col):
+                y[k] = x[k] if members[k] > 0 else np.nan
+    for k in range(n_col):
+        score[k] = score[k] / 9.0 if members[k] > 0 else np.nan
 
 
 @njit(cache=True)
@@ -792,12 +964,8 @@ def run_months(
         stale(fresh, 4, (IT, TRUST))  # interventions and events move these dyad values,
         stale(fresh, 2, ALL_K)  # and collaboration and organisation values
         stale(fresh, 1, ALL_O)
-        for d in range(n_dyad):
-            act_d[d] = mem_active[dyad_src[d]] and mem_active[dyad_dst[d]]
-        for k in range(n_col):
-            act_k[k] = col_stage[k] != ST_DISSOLVED
-        stage_bits(col_stage, mem_col, mem_org, mem_active, dyad_col, n_org, bits_d, bits_m, bits_k, bits_o)
-        refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
+        stage_masks(col_stage, mem_col, mem_org, mem_active, dyad_src, dyad_dst, dyad_col, masks)
+        refresh(2, D, M, K, O, topo, agg, need, fresh)
         derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK)
         stale(fresh, 4, (RECIPROCATION,))
         stale(fresh, 2, (AGE, SLOW, ABSENCE, INERTIA))
@@ -806,10 +974,10 @@ def run_months(
                 threshold(P, M)
                 stale(fresh, 3, (ABOVE,))
             run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need, fresh)
-        refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
+        refresh(2, D, M, K, O, topo, agg, need, fresh)
         if life_cycle(
             t, P, K, M, col_stage, col_stage_since, col_synergy_month, col_mem_ptr, mem_col, mem_active, mem_stall, MK
         ):
             stale(fresh, -1, ALL_O)  # members left or collaborations dissolved: every aggregate
-        refresh(2, D, M, K, O, topo, ident_m, agg, need, fresh)
+        refresh(2, D, M, K, O, topo, agg, need, fresh)
         record(t - m0, rec, rec_src, rec_col, col_stage, col_mem_ptr, mem_active, K, DK, MK)

@@ -106,15 +106,13 @@ def run_one_phase(engine: Engine, compiled, plan, need, phase: int) -> None:
     st = engine.state
     engine._allocate()
     n_org, n_col, n_mem, n_dyad = st.n_org, st.n_col, st.n_mem, st.n_dyad
-    act_d = st.mem_active[st.dyad_src] & st.mem_active[st.dyad_dst]
-    act_k = st.col_stage != DISSOLVED
-    act_o = np.ones(n_org, np.bool_)
+    act_d, act_k, act_o = np.zeros(n_dyad, np.bool_), np.zeros(n_col, np.bool_), np.ones(n_org, np.bool_)
     bits_d, bits_m = np.zeros(n_dyad, np.int32), np.zeros(n_mem, np.int32)
     bits_k, bits_o = np.zeros(n_col, np.int32), np.zeros(n_org, np.int32)
-    kernels.stage_bits(
-        st.col_stage, st.mem_col, st.mem_org, st.mem_active, engine.dyad_col, n_org, bits_d, bits_m, bits_k, bits_o
-    )
     masks = (act_d, st.mem_active, act_k, act_o, bits_d, bits_m, bits_k, bits_o)
+    kernels.stage_masks(
+        st.col_stage, st.mem_col, st.mem_org, st.mem_active, st.dyad_src, st.dyad_dst, engine.dyad_col, masks
+    )
     idents = (np.arange(n_dyad), np.arange(n_mem), np.arange(n_col), np.arange(n_org))
     stale = np.zeros(kernels.FRESH_SHAPE, np.bool_)  # no aggregate is known fresh
     kernels.run_phase(

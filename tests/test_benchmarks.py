@@ -1,5 +1,7 @@
 """Smoke run of the benchmark harness at tiny size: it runs and reports; it never asserts a time."""
 
+import numba
+
 from collabsim import bench
 from collabsim.cli import build_parser
 
@@ -14,6 +16,17 @@ def test_harness_measures_a_tiny_configuration():
     assert set(bench.QUICK) <= set(bench.CONFIGS)
 
 
+def test_speedup_runs_both_thread_counts_and_compares_their_states():
+    threads = min(2, numba.config.NUMBA_NUM_THREADS)
+    sc = bench.scenario_for(12, "mandated", 3, 4)
+    out = bench.time_speedup(sc, repeats=2, threads=threads)
+    assert out["threads"] == threads and out["ratio"]["n"] == 2 and out["ratio"]["min"] > 0.0
+    assert out["identical"]  # a run ends in the same state on one thread and on several
+    assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # the caller's setting is restored
+    a, b = (bench.time_engine(sc, seed, digest=True)["digest"] for seed in (0, 1))
+    assert a != b  # the digest tells different runs apart
+
+
 def test_collabsim_bench_parses_its_options():
-    args = build_parser().parse_args(["bench", "--quick", "--threads", "1"])
-    assert args.quick and args.threads == 1 and args.handler.__name__ == "_cmd_bench"
+    args = build_parser().parse_args(["bench", "--quick", "--threads", "1", "--speedup"])
+    assert args.quick and args.threads == 1 and args.speedup and args.handler.__name__ == "_cmd_bench"

@@ -3,18 +3,22 @@
     collabsim bench --quick                           # small and medium, a minute or two
     collabsim bench --json results.json               # every configuration up to 10^6 dyads
     collabsim bench --only national --threads 1
+    collabsim bench --only large --speedup            # all threads against one, side by side, same bits checked
     python benchmarks/run.py ...                      # the same, from a checkout
     python benchmarks/compare.py before.json after.json
 
 Reports, per configuration: set-up (population, partner search) and run time (median, min, max over repeats;
 compilation excluded by a warm-up run), dyad-updates per second, and, where the plain-Python Mesa reference is
-run too (a few months, per-month time extrapolated), the engine/reference speed ratio. The first-ever compile
+run too (a few months, per-month time extrapolated), the engine/reference speed ratio; with ``--speedup``, the
+speed-up of all threads over one, timed seed by seed side by side, and whether both end in the same state bit for
+bit (``DIFFER`` flags a pair that does not). The first-ever compile
 time is measured in a fresh process with an empty numba cache. Nothing is asserted: speed is measured, not tested.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -55,7 +59,9 @@ def scenario_for(n_orgs: int, regime: str, group: int, months: int):
     return load_scenario("baseline").with_overrides(overrides)
 
 
-def time_engine(sc, seed: int) -> dict:
+def time_engine(sc, seed: int, digest: bool = False) -> dict:
+    """Set-up and run seconds of one Engine; ``digest``: also a hash of the final state, to compare runs bit for
+    bit (e.g. on 1 and 2 threads)."""
     from collabsim.engine import Engine  # noqa: PLC0415
 
     t0 = time.perf_counter()
@@ -63,7 +69,33 @@ def time_engine(sc, seed: int) -> dict:
     t1 = time.perf_counter()
     e.run()
     t2 = time.perf_counter()
-    return {"setup_s": t1 - t0, "run_s": t2 - t1, "dyads": e.state.n_dyad, "orgs": e.state.n_org}
+    row = {"setup_s": t1 - t0, "run_s": t2 - t1, "dyads": e.state.n_dyad, "orgs": e.state.n_org}
+    if digest:
+        st = e.state
+        row["digest"] = hashlib.sha256(b"".join(a.tobytes() for a in (st.O, st.K, st.M, st.D))).hexdigest()
+    return row
+
+
+def time_speedup(sc, repeats: int, threads: int) -> dict:
+    """Run time on ``threads`` against one thread, measured side by side: each seed runs on both, alternating which
+    goes first, so drifts in the machine's speed hit both alike. Reports the median and range of the per-seed
+    ratios, and whether every pair ended with the same state, bit for bit."""
+    import numba  # noqa: PLC0415
+
+    before = numba.get_num_threads()
+    ratios, same = [], True
+    try:
+        for seed in range(repeats):
+            order = (threads, 1) if seed % 2 == 0 else (1, threads)
+            rows = {}
+            for th in order:
+                numba.set_num_threads(th)
+                rows[th] = time_engine(sc, seed, digest=True)
+            ratios.append(rows[1]["run_s"] / rows[threads]["run_s"])
+            same = same and rows[1]["digest"] == rows[threads]["digest"]
+    finally:
+        numba.set_num_threads(before)
+    return {"threads": threads, "ratio": stats(ratios), "identical": same}
 
 
 def time_reference(sc, seed: int, months: int) -> float:
@@ -109,6 +141,11 @@ def build_parser(ap: argparse.ArgumentParser | None = None) -> argparse.Argument
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
     ap.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="run these configurations")
     ap.add_argument("--threads", type=int, help="numba threads (default: all cores)")
+    ap.add_argument(
+        "--speedup",
+        action="store_true",
+        help="also time each configuration on one thread, interleaved, and report the parallel speed-up",
+    )
     ap.add_argument("--compile", action="store_true", help="also measure the first-ever compile time")
     ap.add_argument("--json", help="write the results to this file")
     return ap
@@ -140,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     time_engine(scenario_for(20, "voluntary", 2, 3), 0)  # compile (or load the cache) once
     print(
         f"{'configuration':<20}{'orgs':>8}{'dyads':>10}{'months':>7}{'setup s':>9}{'run s (median)':>16}"
-        f"{'M dyad-upd/s':>14}{'x reference':>13}"
+        f"{'M dyad-upd/s':>14}{'x reference':>13}" + (f"{'x 1 thread':>22}" if args.speedup else "")
     )
     for name in names:
         n, regime, group, months, repeats, ref_months = CONFIGS[name]
@@ -163,10 +200,16 @@ def run(args: argparse.Namespace) -> int:
             row["reference_s_per_month"] = ref_per_month
             row["ratio_vs_reference"] = ref_per_month / (run_s["median"] / months)
             ratio = f"{row['ratio_vs_reference']:,.0f}"
+        speedup = ""
+        if args.speedup and numba.get_num_threads() > 1:
+            row["speedup"] = time_speedup(sc, max(repeats, 3), numba.get_num_threads())
+            r = row["speedup"]["ratio"]
+            differ = "" if row["speedup"]["identical"] else " DIFFER"
+            speedup = f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f}){differ}"
         out["results"][name] = row
         print(
             f"{name:<20}{n:>8}{row['dyads']:>10}{months:>7}{row['setup_s']['median']:>9.2f}"
-            f"{run_s['median']:>16.3f}{row['dyad_updates_per_s'] / 1e6:>14.1f}{ratio:>13}",
+            f"{run_s['median']:>16.3f}{row['dyad_updates_per_s'] / 1e6:>14.1f}{ratio:>13}{speedup:>22}",
             flush=True,
         )
     if args.compile:

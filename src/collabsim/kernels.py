@@ -586,13 +586,15 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
         cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
         stale(fresh, level, cols)
         n_pre, no_pre = p_pre[a:b], (none, none, own, p_pre[a:b])
-        if level == 4:
+        reads = (O, dyad_org, K, dyad_col, M, dyad_src, D, own)
+        if level == 4 and len(dyad_src) < 2 * len(mem_org):  # pairs: nothing to share between a member's dyads
+            apply_rules(D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, reads, no_pre)
+        elif level == 4:
             # a dyad's rows that read no dyad variable (the first n_pre[q]) are the same for every dyad of its
-            # source membership, with the same stage bits: summed once per membership
+            # source membership, with the same stage bits: summed once per membership (the same sums either way)
             U0, D0 = np.empty((b - a, len(mem_org))), np.empty((b - a, len(mem_org)))
             m_reads = (O, mem_org, K, mem_col, M, own, DM, own)
             presums(len(mem_org), mptr, n_pre, p_rule_idx, table, S, m_reads, bits_m, U0, D0)
-            reads = (O, dyad_org, K, dyad_col, M, dyad_src, D, own)
             apply_rules(D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, reads, (U0, D0, dyad_src, n_pre))
         elif level == 3:
             m_reads = (O, mem_org, K, mem_col, M, own, DM, own)

@@ -91,3 +91,79 @@ def test_rows_summed_per_membership_equal_rows_summed_per_dyad_bit_for_bit(basel
         for level in ("D", "M", "K", "O"):
             np.testing.assert_array_equal(getattr(hoisted.state, level), getattr(plain.state, level))
     assert not np.array_equal(hoisted.state.D, Engine(sc, seed=4).state.D)  # the phases moved the dyads
+
+
+# Every chunked parallel kernel against its chunk function run over all entities on one thread. The engine calls the
+# parallel versions only above kernels.PARALLEL_WORK of estimated work (below it, the serial loop): called directly
+# here, at a size with several chunks, so the parallel paths are checked whatever the thresholds.
+@pytest.fixture(scope="module")
+def midsize():
+    from collabsim.bench import scenario_for
+
+    e = Engine(scenario_for(3000, "mandated", 5, 12), seed=4)
+    e.advance(6)
+    assert e.state.n_dyad > 4 * kernels.CHUNK and e.state.n_mem > kernels.CHUNK
+    return e
+
+
+def _both(serial, parallel, arrays):
+    """Run serial(copies) and parallel(other copies) on two threads where the machine has them; the copies after."""
+    import numba
+
+    a, b = [x.copy() for x in arrays], [x.copy() for x in arrays]
+    serial(*a)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        parallel(*b)
+    finally:
+        numba.set_num_threads(before)
+    return a, b
+
+
+def test_parallel_elementwise_kernels_equal_their_serial_loops(midsize):
+    e, st = midsize, midsize.state
+    n_org, n_mem, n_dyad = st.n_org, st.n_mem, st.n_dyad
+    P, dst, src = e.P, st.dyad_dst, st.dyad_src
+    O = st.O.copy()
+    O[kernels.TURNOVER] = (np.arange(n_org) % 7 == 0).astype(float)  # some leaders change: resets happen
+    M, D = st.M.copy(), st.D.copy()  # inputs each kernel must change
+    M[kernels.ABOVE] = 1.0 - M[kernels.ABOVE]
+    D[kernels.RECIPROCATION] = -1.0
+    cases = {
+        "threshold": (
+            lambda M: kernels._threshold(0, n_mem, P, M),
+            lambda M: kernels._threshold_parallel(P, M),
+            [M],
+        ),
+        "reciprocation": (
+            lambda D: kernels._reciprocation(0, n_dyad, st.M, D, dst),
+            lambda D: kernels._reciprocation_parallel(st.M, D, dst),
+            [D],
+        ),
+        "organisation events": (
+            lambda O: kernels._org_events(0, n_org, 7, e.event_salt, P, O, st.org_workforce_base),
+            lambda O: kernels._org_events_parallel(7, e.event_salt, P, O, st.org_workforce_base),
+            [st.O],
+        ),
+        "trust resets": (
+            lambda D: kernels._trust_resets(0, n_dyad, P, O, D, st.mem_org, st.mem_active, src, dst),
+            lambda D: kernels._trust_resets_parallel(P, O, D, st.mem_org, st.mem_active, src, dst),
+            [st.D],
+        ),
+        "member bits": (
+            lambda b: kernels._member_bits(0, n_mem, st.col_stage, st.mem_col, b),
+            lambda b: kernels._member_bits_parallel(st.col_stage, st.mem_col, b),
+            [np.zeros(n_mem, np.int32)],
+        ),
+        "dyad masks": (
+            lambda a, b: kernels._dyad_masks(0, n_dyad, st.col_stage, st.mem_active, src, dst, e.dyad_col, a, b),
+            lambda a, b: kernels._dyad_masks_parallel(st.col_stage, st.mem_active, src, dst, e.dyad_col, a, b),
+            [np.zeros(n_dyad, np.bool_), np.zeros(n_dyad, np.int32)],
+        ),
+    }
+    for name, (serial, parallel, arrays) in cases.items():
+        a, b = _both(serial, parallel, arrays)
+        for x, y, before in zip(a, b, arrays, strict=True):
+            assert np.array_equal(x, y), name
+            assert not np.array_equal(x, before), name  # the kernel did something

@@ -10,12 +10,18 @@ SCRIPT = """
 import json, sys
 import numba
 from collabsim import kernels, load_scenario, simulate
-# large enough that the dyad rules and every mean take their parallel paths (kernels.*PARALLEL_MIN entities)
-sc = load_scenario("baseline").with_overrides({"population.n_orgs": 2200, "population.region_km": 1000,
-    "horizon_months": 18, "partnering.regime": "mandated", "partnering.type": "ics", "partnering.group_size": 5})
+from collabsim.variables import Level, Phase
+# large enough that the dyad and member rules, the dyads' membership sums and the means take their parallel paths
+# (estimated work above kernels.PARALLEL_WORK); test_kernels checks the smaller kernels' parallel paths directly
+sc = load_scenario("baseline").with_overrides({"population.n_orgs": 7000, "population.region_km": 1870,
+    "horizon_months": 18, "partnering.regime": "mandated", "partnering.type": "ics", "partnering.group_size": 7})
 r = simulate(sc, seed=3)
-assert r.engine.state.n_dyad >= kernels.PARALLEL_MIN, r.engine.state.n_dyad
-assert r.engine.state.n_mem >= kernels.MEANS_PARALLEL_MIN, r.engine.state.n_mem
+e = r.engine
+def work(level, phase, n):
+    g = e.plan.group(level, phase)
+    return n * (e.plan.p_mech_ptr[g.stop] - e.plan.p_mech_ptr[g.start])
+assert work(Level.DYAD, Phase.MECHANISMS, e.state.n_dyad) >= kernels.PARALLEL_WORK
+assert work(Level.MEMBER, Phase.MECHANISMS, e.state.n_mem) >= kernels.PARALLEL_WORK
 print(json.dumps({"threads": numba.get_num_threads(), "summary": r.summary,
                   "faith": r.organisations["mean_faith"].fillna(-1).tolist()}))
 """

@@ -104,8 +104,12 @@ def _scalar_pass(mode, c, acc, v, lo, w, s, every, mask, bits):
             acc[i] += (s if every or (mask & b[i]) != 0 else 0.0) * v
 
 
-PARALLEL_MIN = 4 * CHUNK  # below this many entities one thread is faster than waking the others
-MEANS_PARALLEL_MIN = CHUNK  # memberships from which the means and the dyads' membership sums run in parallel
+# A parallel region pays when its work takes longer than waking the other threads, which sleep between regions
+# (OMP_WAIT_POLICY=PASSIVE): 10-70 us a region on the test machines, about what one thread does in 2**18
+# element-operations (a mask set; a row for one entity is about 2, a dyad value averaged about 4, measured at national
+# scale). Below this estimated work a kernel runs its chunks on one thread; chunks are the work items either way, so
+# the numbers are the same.
+PARALLEL_WORK = 1 << 18
 MEANS_CHUNK = 512  # memberships per work item of the dyad means: enough items for an even split between threads
 COLLAB_CHUNK = 256  # collaborations per work item of the collaboration means
 
@@ -202,7 +206,7 @@ def presums(n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0):
     apply_rules) for each of n entities of a coarser level that reads them through ``reads`` with ``stage_bits``.
     MUTATES U0, D0 (nq, n). The dyad level hoists its rows that read no dyad variable to the memberships this way:
     such a row has the same value for every dyad of a membership."""
-    if n >= MEANS_PARALLEL_MIN:  # dozens of rows an entity: worth the threads from two chunks
+    if n > CHUNK and 2 * n * (mech_ptr[len(n_pre)] - mech_ptr[0]) >= PARALLEL_WORK:  # ~2 ops a row and entity
         _presums_parallel(n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0)
     else:
         for ch in range((n + CHUNK - 1) // CHUNK):
@@ -226,7 +230,7 @@ def apply_rules(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, 
     start from U0[q, pre_idx[e]] and D0[q, pre_idx[e]] (``presums``) instead of being formed here; the same sums.
     """
     n, nq = X.shape[1], len(mech_cols)
-    if n >= PARALLEL_MIN:  # chunks are the work items either way, so both give the same numbers
+    if n > CHUNK and 2 * n * (mech_ptr[nq] - mech_ptr[0]) >= PARALLEL_WORK:  # ~2 ops a row and entity
         _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre)
     else:
         for ch in range((n + CHUNK - 1) // CHUNK):
@@ -271,7 +275,7 @@ def member_means_of_dyads(D, mem_dyad_ptr, dyad_src, dyad_dst, mem_active, DM, c
     as on one)."""
     n_mem = len(mem_active)
     cnt = np.empty(n_mem)
-    if D.shape[1] >= PARALLEL_MIN:
+    if n_mem > MEANS_CHUNK and 4 * D.shape[1] * len(cols) >= PARALLEL_WORK:  # ~4 ops a value: gathered, divided
         _dyad_means_parallel(D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
     else:
         _dyad_means_chunk(0, n_mem, D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
@@ -316,7 +320,7 @@ def collab_means(sources, maps, col_mem_ptr, mem_active, outs, cols):
     memberships, chunks of collaborations run on parallel threads, every aggregate in one pass (each mean computed
     exactly as on one thread; balanced even when only one column is stale)."""
     cnt = np.empty(len(col_mem_ptr) - 1)
-    if len(mem_active) >= MEANS_PARALLEL_MIN:
+    if len(cnt) > COLLAB_CHUNK and len(mem_active) * (len(cols[0]) + len(cols[1]) + len(cols[2])) >= PARALLEL_WORK:
         _collab_means_parallel(sources, maps, col_mem_ptr, mem_active, cnt, outs, cols)
     else:
         _collab_means_chunk(0, len(cnt), sources, maps, col_mem_ptr, mem_active, cnt, outs, cols)
@@ -359,7 +363,7 @@ def org_means(sources, maps, mem_org, mem_active, n_org, outs, cols):
         for v in cols[a]:
             items[n, 0], items[n, 1] = a, v
             n += 1
-    if len(mem_org) >= MEANS_PARALLEL_MIN:
+    if n > 1 and len(mem_org) * n >= PARALLEL_WORK:
         _org_means_parallel(sources, maps, mem_org, mem_active, cnt, outs, items)
     else:
         for j in range(n):
@@ -486,11 +490,11 @@ def stage_masks(col_stage, mem_col, mem_org, mem_active, dyad_src, dyad_dst, dya
     memberships). MUTATES act_d, act_k and the bits. Dyads and memberships run in parallel chunks at scale (each
     writes only its own values); the organisations' OR is a scatter, on one thread."""
     act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o = masks
-    if len(act_d) >= PARALLEL_MIN:
+    if len(act_d) >= PARALLEL_WORK:
         _dyad_masks_parallel(col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d)
     else:
         _dyad_masks(0, len(act_d), col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d)
-    if len(bits_m) >= PARALLEL_MIN:
+    if len(bits_m) >= PARALLEL_WORK:
         _member_bits_parallel(col_stage, mem_col, bits_m)
     else:
         _member_bits(0, len(bits_m), col_stage, mem_col, bits_m)
@@ -660,7 +664,7 @@ def apply_interventions(
                 k = mem_col[m]
                 if mem_active[m] and col_stage[k] != ST_DISSOLVED and col_cov[k] < cov:
                     O[CHAMPIONS, mem_org[m]] = max(O[CHAMPIONS, mem_org[m]], level)
-    if len(dyad_it_base) >= PARALLEL_MIN:
+    if len(dyad_it_base) >= PARALLEL_WORK:
         _dyad_it_parallel(its[:n_it], iv, D, dyad_it_base, dyad_col, col_stage, col_cov)
     else:
         _dyad_it(0, len(dyad_it_base), its[:n_it], iv, D, dyad_it_base, dyad_col, col_stage, col_cov)
@@ -722,11 +726,11 @@ def events(t, salt, P, O, K, D, workforce_base, col_stage, col_quick_win_done, m
     inappropriate-stopping shock. MUTATES O, K, D, col_quick_win_done. Organisations, then dyads (which read the
     turnover), run in parallel chunks at scale: every entity writes only its own values."""
     n_org, n_dyad = O.shape[1], D.shape[1]
-    if n_org >= PARALLEL_MIN:
+    if 16 * n_org >= PARALLEL_WORK:  # two counter-based draws an organisation
         _org_events_parallel(t, salt, P, O, workforce_base)
     else:
         _org_events(0, n_org, t, salt, P, O, workforce_base)
-    if n_dyad >= PARALLEL_MIN:
+    if n_dyad >= PARALLEL_WORK:
         _trust_resets_parallel(P, O, D, mem_org, mem_active, dyad_src, dyad_dst)
     else:
         _trust_resets(0, n_dyad, P, O, D, mem_org, mem_active, dyad_src, dyad_dst)
@@ -756,7 +760,7 @@ def derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK):
         K[ABSENCE, k] = OK[TURNOVER, k]
         K[INERTIA, k] = 1.0 - MK[BEHAVIOUR, k]
     n = D.shape[1]
-    if n >= PARALLEL_MIN:
+    if n >= PARALLEL_WORK:
         _reciprocation_parallel(M, D, dyad_dst)
     else:
         _reciprocation(0, n, M, D, dyad_dst)
@@ -802,7 +806,7 @@ def threshold(P, M):
     """gl-threshold-synergy: a member crosses the threshold when risk tolerance and faith both reach theirs, and,
     past it (a "novel state"), stays past until either falls more than the hysteresis below its threshold
     (docs/decisions.md 25). MUTATES M. Chunks of members in parallel at scale (each writes only its own value)."""
-    if M.shape[1] >= PARALLEL_MIN:
+    if M.shape[1] >= PARALLEL_WORK:
         _threshold_parallel(P, M)
     else:
         _threshold(0, M.shape[1], P, M)

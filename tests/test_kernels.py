@@ -130,6 +130,9 @@ def test_parallel_elementwise_kernels_equal_their_serial_loops(midsize):
     M, D = st.M.copy(), st.D.copy()  # inputs each kernel must change
     M[kernels.ABOVE] = 1.0 - M[kernels.ABOVE]
     D[kernels.RECIPROCATION] = -1.0
+    D_it, no_its = st.D.copy(), np.empty(0, np.int64)  # no IT intervention in force: each dyad gets its base value
+    D_it[kernels.IT] = -1.0
+    it_base = st.dyad_it_base
     cases = {
         "threshold": (
             lambda M: kernels._threshold(0, n_mem, P, M),
@@ -150,6 +153,11 @@ def test_parallel_elementwise_kernels_equal_their_serial_loops(midsize):
             lambda D: kernels._trust_resets(0, n_dyad, P, O, D, st.mem_org, st.mem_active, src, dst),
             lambda D: kernels._trust_resets_parallel(P, O, D, st.mem_org, st.mem_active, src, dst),
             [st.D],
+        ),
+        "dyad IT": (
+            lambda D: kernels._dyad_it(0, n_dyad, no_its, e.iv, D, it_base, e.dyad_col, st.col_stage, e.col_cov),
+            lambda D: kernels._dyad_it_parallel(no_its, e.iv, D, it_base, e.dyad_col, st.col_stage, e.col_cov),
+            [D_it],
         ),
         "member bits": (
             lambda b: kernels._member_bits(0, n_mem, st.col_stage, st.mem_col, b),

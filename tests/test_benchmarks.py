@@ -30,3 +30,14 @@ def test_speedup_runs_both_thread_counts_and_compares_their_states():
 def test_collabsim_bench_parses_its_options():
     args = build_parser().parse_args(["bench", "--quick", "--threads", "1", "--speedup"])
     assert args.quick and args.threads == 1 and args.speedup and args.handler.__name__ == "_cmd_bench"
+
+
+def test_bench_repeats_overrides_the_configurations_and_rejects_non_positive(capsys):
+    from collabsim import cli
+
+    assert build_parser().parse_args(["bench", "--only", "small", "--repeats", "7"]).repeats == 7
+    assert build_parser().parse_args(["bench"]).repeats is None  # each configuration's own
+    for bad in ("0", "-2", "three"):
+        assert cli.main(["bench", "--repeats", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("collabsim: error: argument --repeats") and repr(bad) in err and ">= 1" in err

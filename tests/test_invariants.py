@@ -142,3 +142,38 @@ def test_geographic_groups_cover_everyone_once():
             groups = geographic_groups(pop, size)
             assert sorted(np.concatenate(groups).tolist()) == list(range(n))
             assert all(len(g) >= 2 for g in groups)
+
+
+def _tree_pairs(x, y, radius):
+    """The k-d tree query partner search uses for many free organisations, here on any number of points."""
+    from scipy.spatial import cKDTree
+
+    from collabsim.network import MAX_CANDIDATES
+
+    points = np.column_stack([x, y])
+    dist, nbr = cKDTree(points).query(points, k=min(MAX_CANDIDATES + 1, len(x)), distance_upper_bound=radius)
+    dist, nbr = np.atleast_2d(dist), np.atleast_2d(nbr)  # one point: the query returns 1-d arrays
+    rows, slots = np.nonzero(np.isfinite(dist))
+    return rows, nbr[rows, slots]
+
+
+def test_candidate_scan_for_few_organisations_equals_the_tree():
+    """Up to MAX_CANDIDATES + 1 free organisations partner search scans every pair instead of building a k-d tree:
+    the same candidates within the (strict) radius, in the same order (nearest first), self included."""
+    from collabsim.network import MAX_CANDIDATES, candidate_pairs
+
+    rng = np.random.default_rng(3)
+    pairs = 0
+    for n in range(1, MAX_CANDIDATES + 2):
+        for radius in (1.0, 20.0, 60.0, 500.0):
+            x, y = rng.uniform(0, 100, n), rng.uniform(0, 100, n)
+            rows, cols = candidate_pairs(x, y, radius)
+            want_rows, want_cols = _tree_pairs(x, y, radius)
+            assert np.array_equal(rows, want_rows) and np.array_equal(cols, want_cols), (n, radius)
+            pairs += len(rows) - n
+    assert pairs > 1000  # most cases have candidates besides the organisation itself
+    # a partner exactly at the radius is out, as with the tree's upper bound; equal distances keep index order
+    rows, cols = candidate_pairs(np.array([0.0, 3.0, -3.0]), np.array([0.0, 4.0, -4.0]), 5.0)
+    assert rows.tolist() == [0, 1, 2] and cols.tolist() == [0, 1, 2]
+    rows, cols = candidate_pairs(np.array([0.0, 1.0, -1.0, 0.0]), np.array([0.0, 0.0, 0.0, 1.0]), 1.5)
+    assert cols[rows == 0].tolist() == [0, 1, 2, 3]

@@ -32,13 +32,24 @@ def versions() -> dict[str, str]:
 
 @dataclass
 class SimulationResult:
-    """The results of one run. ``summary`` and ``manifest`` are computed at once; ``timeseries`` (one row per month
-    and collaboration) and ``organisations`` (one row per organisation at the end) are built on first access, so a
-    sweep that stores only summaries pays nothing for them."""
+    """The results of one run. ``summary`` is computed at once; ``manifest`` (what produced the run), ``timeseries``
+    (one row per month and collaboration) and ``organisations`` (one row per organisation at the end) are built on
+    first access, so a sweep pays only for what it stores (a manifest dumps and hashes the whole scenario)."""
 
     summary: dict[str, float]
-    manifest: dict[str, Any] = field(default_factory=dict)
-    engine: Engine | None = field(default=None, repr=False)
+    engine: Engine = field(repr=False)
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        sc, engine = self.engine.scenario, self.engine
+        return {
+            "scenario": sc.resolved_dict(),
+            "scenario_hash": sc.content_hash(),
+            "seed": engine.seed,
+            "key": list(engine.streams.key),
+            "horizon_months": sc.horizon_months,
+            "versions": dict(versions()),
+        }
 
     @cached_property
     def timeseries(self) -> pd.DataFrame:
@@ -84,15 +95,7 @@ def run_engine(engine: Engine) -> SimulationResult:
     agg = {"DK": engine.DK, "MK": engine.MK}
     _, last = engine.records[-1]
     summary = summarise(engine.state, agg, sc.dynamics.synergy_share, last[-1, -1])
-    manifest = {
-        "scenario": sc.resolved_dict(),
-        "scenario_hash": sc.content_hash(),
-        "seed": engine.seed,
-        "key": list(engine.streams.key),
-        "horizon_months": sc.horizon_months,
-        "versions": dict(versions()),
-    }
-    return SimulationResult(summary, manifest, engine)
+    return SimulationResult(summary, engine)
 
 
 def simulate(

@@ -4,6 +4,7 @@
     collabsim bench --json results.json               # every configuration up to 10^6 dyads
     collabsim bench --only national --threads 1
     collabsim bench --only large --speedup            # all threads against one, side by side, same bits checked
+    collabsim bench --only large --speedup --repeats 9    # more seed pairs: a steadier median on a shared machine
     python benchmarks/run.py ...                      # the same, from a checkout
     python benchmarks/compare.py before.json after.json
 
@@ -136,6 +137,16 @@ def first_compile_seconds() -> float:
     return cold - warm
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: an integer >= 1")
+    return value
+
+
 def build_parser(ap: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     ap = ap or argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
@@ -145,6 +156,13 @@ def build_parser(ap: argparse.ArgumentParser | None = None) -> argparse.Argument
         "--speedup",
         action="store_true",
         help="also time each configuration on one thread, interleaved, and report the parallel speed-up",
+    )
+    ap.add_argument(
+        "--repeats",
+        type=_positive_int,
+        metavar="N",
+        help="runs (seeds) per configuration, and pairs for --speedup; default: each configuration's own "
+        "(on a shared machine a few more pairs narrow the speed-up's median)",
     )
     ap.add_argument("--compile", action="store_true", help="also measure the first-ever compile time")
     ap.add_argument("--json", help="write the results to this file")
@@ -181,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for name in names:
         n, regime, group, months, repeats, ref_months = CONFIGS[name]
+        chosen = getattr(args, "repeats", None)
+        repeats = chosen or repeats
         sc = scenario_for(n, regime, group, months)
         runs = [time_engine(sc, seed) for seed in range(repeats)]
         run_s = stats([r["run_s"] for r in runs])
@@ -202,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
             ratio = f"{row['ratio_vs_reference']:,.0f}"
         speedup = ""
         if args.speedup and numba.get_num_threads() > 1:
-            row["speedup"] = time_speedup(sc, max(repeats, 3), numba.get_num_threads())
+            row["speedup"] = time_speedup(sc, chosen or max(repeats, 3), numba.get_num_threads())
             r = row["speedup"]["ratio"]
             differ = "" if row["speedup"]["identical"] else " DIFFER"
             speedup = f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f}){differ}"

@@ -2,7 +2,8 @@
 
 Voluntary partnering (organisations propose to, and may be declined by, partners chosen by expected initial trust,
 proximity and complementarity) and mandated assignment by a regulator (geographic footprints, or a lower performer
-buddied with a better one). Partner search uses a k-d tree, so it is O(N log N), never O(N^2).
+buddied with a better one). Partner search uses a k-d tree (a scan of every pair below 34 free organisations), so
+it is O(N log N), never O(N^2).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numba import njit
 from scipy.spatial import cKDTree
 
 from collabsim.population import Population
@@ -165,6 +167,41 @@ def expected_initial_trust(
     return x - (1.0 - x) * np.expm1(-up) + x * np.expm1(-down)
 
 
+def candidate_pairs(x: np.ndarray, y: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's nearest MAX_CANDIDATES + 1 points (itself included) closer than ``radius``: (rows, cols) by row,
+    nearest first. A k-d tree (O(N log N)); a plain scan when there are at most that many points, where every point
+    within the radius is a candidate and building a tree costs 30-50 us a search round (most rounds of a small
+    population have a handful of free organisations). Both give the same pairs; only points at exactly equal
+    distances may come in another order (the tree's is not by index), which partner search uses only to break
+    exact ties of score."""
+    if len(x) <= MAX_CANDIDATES + 1:
+        return _pairs_within(x, y, radius)
+    points = np.column_stack([x, y])
+    dist, nbr = cKDTree(points).query(points, k=MAX_CANDIDATES + 1, distance_upper_bound=radius)
+    rows, slots = np.nonzero(np.isfinite(dist))  # the query pads missing neighbours with infinite distance
+    return rows, nbr[rows, slots]
+
+
+@njit(cache=True)
+def _pairs_within(x, y, radius):
+    """Every pair (a, b) with distance < radius (strictly, as cKDTree's upper bound), by a, then nearest b first
+    (equal distances by index)."""
+    n = len(x)
+    rows, cols = np.empty(n * n, np.int64), np.empty(n * n, np.int64)
+    d2 = np.empty(n)
+    m = 0
+    for a in range(n):
+        for b in range(n):
+            dx, dy = x[b] - x[a], y[b] - y[a]
+            d2[b] = dx * dx + dy * dy
+        for b in np.argsort(d2, kind="mergesort"):
+            if d2[b] >= radius * radius:
+                break
+            rows[m], cols[m] = a, b
+            m += 1
+    return rows[:m], cols[:m]
+
+
 def voluntary_groups(
     scenario,
     pop: Population,
@@ -185,14 +222,8 @@ def voluntary_groups(
         return []
     design = collab_values(scenario, type_name, False, pa.formalisation)
     trust_rows, org_names, pair_names = formation_reads(rules)
-    # every proposer's candidates at once: the nearest free organisations within the search radius
-    points = np.column_stack([pop.x[idx], pop.y[idx]])
-    tree = cKDTree(points)
-    k = min(MAX_CANDIDATES + 1, len(idx))
-    dist, nbr = tree.query(points, k=k, distance_upper_bound=pa.search_radius_km)
-    dist, nbr = np.atleast_2d(dist), np.atleast_2d(nbr)
-    rows, slots = np.nonzero(np.isfinite(dist))  # the query pads missing neighbours with infinite distance
-    i, j = idx[rows], idx[nbr[rows, slots]]
+    rows, cols = candidate_pairs(pop.x[idx], pop.y[idx], pa.search_radius_km)
+    i, j = idx[rows], idx[cols]
     rows, i, j = rows[i != j], i[i != j], j[i != j]
 
     def expected_trust(a: np.ndarray, pair: dict[str, np.ndarray]) -> np.ndarray:  # a's trust in its partners

@@ -206,7 +206,7 @@ def presums(n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0):
     apply_rules) for each of n entities of a coarser level that reads them through ``reads`` with ``stage_bits``.
     MUTATES U0, D0 (nq, n). The dyad level hoists its rows that read no dyad variable to the memberships this way:
     such a row has the same value for every dyad of a membership."""
-    if n > CHUNK and 2 * n * (mech_ptr[len(n_pre)] - mech_ptr[0]) >= PARALLEL_WORK:  # ~2 ops a row and entity
+    if n > CHUNK and 2 * n * n_pre.sum() >= PARALLEL_WORK:  # ~2 ops a row and entity; only the first n_pre rows
         _presums_parallel(n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0)
     else:
         for ch in range((n + CHUNK - 1) // CHUNK):

@@ -175,3 +175,48 @@ def test_parallel_elementwise_kernels_equal_their_serial_loops(midsize):
         for x, y, before in zip(a, b, arrays, strict=True):
             assert np.array_equal(x, y), name
             assert not np.array_equal(x, before), name  # the kernel did something
+
+
+@pytest.mark.parametrize("phase", [Phase.CONTEXT, Phase.MECHANISMS, Phase.BEHAVIOUR])
+def test_dyads_and_members_by_chunks_of_memberships_equal_level_by_level(midsize, phase):
+    """kernels.run_phase runs a phase's dyads and memberships together, chunk by chunk of memberships, on parallel
+    threads at this size; level by level (every dyad row per dyad, then every dyad mean, then the membership rows,
+    each level over all its entities) must give the same bits."""
+    e, st = midsize, midsize.state
+    plan, table, need = e.plan, e.rules.table, e.need
+    n_org, n_col, n_mem, n_dyad = st.n_org, st.n_col, st.n_mem, st.n_dyad
+    masks = (np.zeros(n_dyad, np.bool_), st.mem_active, np.zeros(n_col, np.bool_), np.ones(n_org, np.bool_))
+    masks += tuple(np.zeros(n, np.int32) for n in (n_dyad, n_mem, n_col, n_org))
+    kernels.stage_masks(
+        st.col_stage, st.mem_col, st.mem_org, st.mem_active, st.dyad_src, st.dyad_dst, e.dyad_col, masks
+    )
+    assert len(kernels.membership_bounds(st.mem_dyad_ptr, n_mem)) > 3  # several work items
+
+    D, M, DM = st.D.copy(), st.M.copy(), e.DM.copy()  # level by level, on copies
+    own, none = np.empty(0, np.int64), np.empty((0, 0))
+    gd, gm = plan.group(Level.DYAD, phase), plan.group(Level.MEMBER, phase)
+    d_reads = (st.O, e.dyad_org, st.K, e.dyad_col, M, st.dyad_src, D, own)
+    m_reads = (st.O, st.mem_org, st.K, st.mem_col, M, own, DM, own)
+    if gd.start < gd.stop:
+        pre = (none, none, own, np.zeros(gd.stop - gd.start, np.int64))  # nothing hoisted
+        cols, ptr = plan.p_cols[gd], plan.p_mech_ptr[gd.start : gd.stop + 1]
+        kernels.apply_rules(D, masks[0], masks[4], cols, ptr, plan.p_rule_idx, table, st.S, d_reads, pre)
+    kernels.member_means_of_dyads(D, st.mem_dyad_ptr, st.dyad_src, st.dyad_dst, st.mem_active, DM, need[0])
+    pre = (none, none, own, np.zeros(gm.stop - gm.start, np.int64))
+    cols, ptr = plan.p_cols[gm], plan.p_mech_ptr[gm.start : gm.stop + 1]
+    kernels.apply_rules(M, st.mem_active, masks[5], cols, ptr, plan.p_rule_idx, table, st.S, m_reads, pre)
+
+    idents = tuple(np.arange(n) for n in (n_dyad, n_mem, n_col, n_org))
+    state = [a.copy() for a in (st.O, st.K, st.M, st.D)]
+    agg = tuple(a.copy() for a in e.agg)
+    fresh = np.zeros(kernels.FRESH_SHAPE, np.bool_)  # every aggregate recomputed where read
+
+    def run(O, K, M2, D2):
+        kernels.run_phase(
+            int(phase), st.S, O, K, M2, D2, masks, e.topology, idents, agg, table, plan.arrays, need, fresh
+        )
+
+    _, (O2, K2, M2, D2) = _both(lambda *a: None, run, state)
+    assert np.array_equal(D2, D) and np.array_equal(M2, M)
+    assert np.array_equal(agg[0][need[0]], DM[need[0]])
+    assert not np.array_equal(M2, st.M)  # the phase moved the memberships

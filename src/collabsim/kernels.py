@@ -112,6 +112,10 @@ def _scalar_pass(mode, c, acc, v, lo, w, s, every, mask, bits):
 PARALLEL_WORK = 1 << 18
 MEANS_CHUNK = 512  # memberships per work item of the dyad means: enough items for an even split between threads
 COLLAB_CHUNK = 256  # collaborations per work item of the collaboration means
+# Dyads per work item of the dyad-and-membership pass: a membership chunk's rows stream over too few memberships below
+# CHUNK dyads (a pass costs about 90 ns whatever its width); at most DYAD_CHUNK_MAX (measured: 8,192 and 16,384 the
+# same at 180,000 dyads, 4,096 slower); and eight or more work items where there are enough dyads, for an even split.
+DYAD_CHUNK_MAX = 8192
 
 
 @njit(cache=True)
@@ -145,11 +149,10 @@ def _row_sums(c, up, down, p0, p1, lo, w, rule_idx, table, S, reads, stage_bits)
 
 
 @njit(cache=True)
-def _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre):
-    """The rows of one chunk of entities (see apply_rules), then the chunk's new values into X."""
+def _rules_range(lo, hi, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre):
+    """The rows of entities lo .. hi-1 (a chunk: see apply_rules), then their new values into X."""
     U0, D0, pre_idx, n_pre = pre
-    lo = ch * CHUNK
-    w = min(n, lo + CHUNK) - lo
+    nq, w = len(mech_cols), hi - lo
     scratch = np.empty((nq + 3, w))
     c, up, down, res = scratch[nq], scratch[nq + 1], scratch[nq + 2], scratch[:nq]
     for q in range(nq):
@@ -177,40 +180,25 @@ def _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx
 
 @njit(cache=True, parallel=True)
 def _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre):
-    n, nq = X.shape[1], len(mech_cols)
+    n = X.shape[1]
     for ch in prange((n + CHUNK - 1) // CHUNK):
-        _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre)
+        lo = ch * CHUNK
+        _rules_range(lo, min(n, lo + CHUNK), X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre)
 
 
 @njit(cache=True)
-def _presum_chunk(ch, n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0):
-    lo = ch * CHUNK
-    w = min(n, lo + CHUNK) - lo
+def _presum_range(lo, hi, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0):
+    """U0[q, e] and D0[q, e]: the raising and lowering sums of the first n_pre[q] rows of variable q (see
+    apply_rules) for entities lo .. hi-1 of a coarser level that reads them through ``reads`` with ``stage_bits``.
+    MUTATES U0, D0 (nq, n). The dyad level hoists its rows that read no dyad variable to the memberships this way:
+    such a row has the same value for every dyad of a membership."""
+    w = hi - lo
     c = np.empty(w)
     for q in range(len(n_pre)):
-        up, down = U0[q, lo : lo + w], D0[q, lo : lo + w]
+        up, down = U0[q, lo:hi], D0[q, lo:hi]
         up[:] = 0.0
         down[:] = 0.0
         _row_sums(c, up, down, mech_ptr[q], mech_ptr[q] + n_pre[q], lo, w, rule_idx, table, S, reads, stage_bits)
-
-
-@njit(cache=True, parallel=True)
-def _presums_parallel(n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0):
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        _presum_chunk(ch, n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0)
-
-
-@njit(cache=True)
-def presums(n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0):
-    """U0[q, e] and D0[q, e]: the raising and lowering sums of the first n_pre[q] rows of variable q (see
-    apply_rules) for each of n entities of a coarser level that reads them through ``reads`` with ``stage_bits``.
-    MUTATES U0, D0 (nq, n). The dyad level hoists its rows that read no dyad variable to the memberships this way:
-    such a row has the same value for every dyad of a membership."""
-    if n > CHUNK and 2 * n * n_pre.sum() >= PARALLEL_WORK:  # ~2 ops a row and entity; only the first n_pre rows
-        _presums_parallel(n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0)
-    else:
-        for ch in range((n + CHUNK - 1) // CHUNK):
-            _presum_chunk(ch, n, mech_ptr, n_pre, rule_idx, table, S, reads, stage_bits, U0, D0)
 
 
 @njit(cache=True)
@@ -227,14 +215,16 @@ def apply_rules(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, 
     not matter. x <- x + (1 - x)(1 - exp(-up)) - x(1 - exp(-down)) keeps x in [0, 1]. Each chunk of entities is
     one work item: rules stream over it (cache- and vector-friendly), and threads never share an entity.
     pre = (U0, D0, pre_idx, n_pre): when pre_idx is not empty, the sums of the first n_pre[q] rows of variable q
-    start from U0[q, pre_idx[e]] and D0[q, pre_idx[e]] (``presums``) instead of being formed here; the same sums.
+    start from U0[q, pre_idx[e]] and D0[q, pre_idx[e]] (``_presum_range``) instead of being formed here; the same sums.
     """
     n, nq = X.shape[1], len(mech_cols)
     if n > CHUNK and 2 * n * (mech_ptr[nq] - mech_ptr[0]) >= PARALLEL_WORK:  # ~2 ops a row and entity
         _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre)
     else:
-        for ch in range((n + CHUNK - 1) // CHUNK):
-            _rules_chunk(ch, n, nq, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre)
+        for lo in range(0, n, CHUNK):
+            _rules_range(
+                lo, min(n, lo + CHUNK), X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre
+            )
 
 
 @njit(cache=True, inline="always")
@@ -571,17 +561,139 @@ def stale(fresh, level, cols):
 
 
 @njit(cache=True)
+def _dyads_and_members(
+    lo,
+    hi,
+    D,
+    M,
+    masks,
+    mem_dyad_ptr,
+    dyad_dst,
+    cols_d,
+    ptr_d,
+    n_pre,
+    cols_m,
+    ptr_m,
+    rule_idx,
+    table,
+    S,
+    d_reads,
+    m_reads,
+    hoisted,
+    DM,
+    dm_cols,
+    cnt,
+):
+    """One phase's rules for memberships lo .. hi-1 and their dyads, which are the contiguous mem_dyad_ptr[lo] ..
+    mem_dyad_ptr[hi]-1 (dyads are stored by source membership): the dyads' rows (the sums their memberships share
+    first, when hoisted), then the memberships' stale dyad means (columns ``dm_cols``; ``cnt`` is scratch) and their
+    rows. A dyad's rows read, of what the phase changes, only its own values and its source membership's; a
+    membership's only its own and its dyads'. So chunks of memberships are independent work items, and every value
+    is computed exactly as level by level."""
+    act_d, act_m, _, _, bits_d, bits_m, _, _ = masks
+    U0, D0, pre_idx = hoisted
+    d0, d1 = mem_dyad_ptr[lo], mem_dyad_ptr[hi]
+    if len(cols_d) and d1 > d0:
+        if len(pre_idx):
+            _presum_range(lo, hi, ptr_d, n_pre, rule_idx, table, S, m_reads, bits_m, U0, D0)
+        pre = (U0, D0, pre_idx, n_pre)
+        _rules_range(d0, d1, D, act_d, bits_d, cols_d, ptr_d, rule_idx, table, S, d_reads, pre)
+    if len(cols_m):
+        if len(dm_cols):
+            _dyad_means_chunk(lo, hi, D, mem_dyad_ptr, dyad_dst, act_m, cnt, DM, dm_cols)
+        no_pre = (U0[:0], D0[:0], pre_idx[:0], n_pre[:0])
+        _rules_range(lo, hi, M, act_m, bits_m, cols_m, ptr_m, rule_idx, table, S, m_reads, no_pre)
+
+
+@njit(cache=True, parallel=True)
+def _dyads_and_members_parallel(
+    bounds,
+    D,
+    M,
+    masks,
+    mem_dyad_ptr,
+    dyad_dst,
+    cols_d,
+    ptr_d,
+    n_pre,
+    cols_m,
+    ptr_m,
+    rule_idx,
+    table,
+    S,
+    d_reads,
+    m_reads,
+    hoisted,
+    DM,
+    dm_cols,
+    cnt,
+):
+    for j in prange(len(bounds) - 1):
+        lo, hi = bounds[j], bounds[j + 1]
+        _dyads_and_members(
+            lo, hi, D, M, masks, mem_dyad_ptr, dyad_dst, cols_d, ptr_d, n_pre, cols_m, ptr_m, rule_idx, table, S,
+            d_reads, m_reads, hoisted, DM, dm_cols, cnt
+        )  # fmt: skip
+
+
+@njit(cache=True)
+def membership_bounds(mem_dyad_ptr, n_mem):
+    """Chunks of memberships for the dyad-and-membership pass: memberships bounds[j] .. bounds[j+1]-1 hold about
+    ``size`` dyads (and at most CHUNK memberships), cut only between memberships."""
+    size = max(CHUNK, min(DYAD_CHUNK_MAX, mem_dyad_ptr[n_mem] // 8))
+    bounds = np.empty(n_mem + 1, np.int64)
+    bounds[0], n, lo = 0, 1, 0
+    for m in range(1, n_mem + 1):
+        if m == n_mem or mem_dyad_ptr[m] - mem_dyad_ptr[lo] >= size or m - lo >= CHUNK:
+            bounds[n] = m
+            n += 1
+            lo = m
+    return bounds[:n]
+
+
+@njit(cache=True)
 def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need, fresh):
     """Every rule of one phase, finest level first, each level seeing the finer levels' new values. ``fresh``: the
-    aggregates' freshness flags (``refresh``); a level's rules make what is averaged from it stale."""
+    aggregates' freshness flags (``refresh``); a level's rules make what is averaged from it stale. The dyads and
+    memberships go together, chunk by chunk of memberships (``_dyads_and_members``): one parallel region instead
+    of four (their shared sums, the dyad rows, the dyad means, the membership rows), with the same numbers."""
     DM, DK, MK, OK, DO, MO, KO = agg
     act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o = masks
     mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col = topo
     ident_d, ident_m, ident_k, ident_o = idents
     own = ident_d[:0]  # an empty map: each entity reads its own column
     g_ptr, p_cols, p_mech_ptr, p_rule_idx, p_pre = plan
+    n_mem, n_dyad = len(mem_org), len(dyad_src)
+    gd, gm = 4 * N_PHASES + phase, 3 * N_PHASES + phase
+    ad, bd, am, bm = g_ptr[gd], g_ptr[gd + 1], g_ptr[gm], g_ptr[gm + 1]
+    if ad < bd or am < bm:
+        stale(fresh, 4, p_cols[ad:bd])
+        dm_cols = _stale_cols(need[0], fresh[0]) if am < bm else need[0][:0]  # what refresh(3) would recompute
+        stale(fresh, 3, p_cols[am:bm])
+        n_pre = p_pre[ad:bd]
+        # a dyad's rows that read no dyad variable (the first n_pre[q]) are the same for every dyad of its source
+        # membership, with the same stage bits: summed once per membership (the same sums either way); not for
+        # pairs, where a membership has one dyad and nothing is shared
+        hoist = ad < bd and n_dyad >= 2 * n_mem
+        nq = (bd - ad) if hoist else 0
+        hoisted = (np.empty((nq, n_mem)), np.empty((nq, n_mem)), dyad_src if hoist else dyad_src[:0])
+        d_reads = (O, dyad_org, K, dyad_col, M, dyad_src, D, own)
+        m_reads = (O, mem_org, K, mem_col, M, own, DM, own)
+        cnt = np.empty(n_mem)  # scratch of the dyad means
+        bounds = membership_bounds(mem_dyad_ptr, n_mem)
+        n_hoisted = n_pre.sum() if hoist else 0
+        rows_d = p_mech_ptr[bd] - p_mech_ptr[ad] - n_hoisted
+        rows_m = p_mech_ptr[bm] - p_mech_ptr[am] + n_hoisted
+        work = 2 * (n_dyad * rows_d + n_mem * rows_m) + 4 * n_dyad * len(dm_cols)  # ops: ~2 a row, ~4 a mean term
+        args = (D, M, masks, mem_dyad_ptr, dyad_dst, p_cols[ad:bd], p_mech_ptr[ad : bd + 1], n_pre, p_cols[am:bm])
+        args2 = (p_mech_ptr[am : bm + 1], p_rule_idx, table, S, d_reads, m_reads, hoisted, DM, dm_cols, cnt)
+        if len(bounds) > 2 and work >= PARALLEL_WORK:
+            _dyads_and_members_parallel(bounds, *args, *args2)
+        else:
+            for j in range(len(bounds) - 1):
+                _dyads_and_members(bounds[j], bounds[j + 1], *args, *args2)
     none = np.empty((0, 0))
-    for level in LEVELS_FINEST_FIRST:
+    for level in (2, 1):
         g = level * N_PHASES + phase
         a, b = g_ptr[g], g_ptr[g + 1]
         if a == b:
@@ -589,21 +701,8 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
         refresh(level, D, M, K, O, topo, agg, need, fresh)
         cols, mptr = p_cols[a:b], p_mech_ptr[a : b + 1]
         stale(fresh, level, cols)
-        n_pre, no_pre = p_pre[a:b], (none, none, own, p_pre[a:b])
-        reads = (O, dyad_org, K, dyad_col, M, dyad_src, D, own)
-        if level == 4 and len(dyad_src) < 2 * len(mem_org):  # pairs: nothing to share between a member's dyads
-            apply_rules(D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, reads, no_pre)
-        elif level == 4:
-            # a dyad's rows that read no dyad variable (the first n_pre[q]) are the same for every dyad of its
-            # source membership, with the same stage bits: summed once per membership (the same sums either way)
-            U0, D0 = np.empty((b - a, len(mem_org))), np.empty((b - a, len(mem_org)))
-            m_reads = (O, mem_org, K, mem_col, M, own, DM, own)
-            presums(len(mem_org), mptr, n_pre, p_rule_idx, table, S, m_reads, bits_m, U0, D0)
-            apply_rules(D, act_d, bits_d, cols, mptr, p_rule_idx, table, S, reads, (U0, D0, dyad_src, n_pre))
-        elif level == 3:
-            m_reads = (O, mem_org, K, mem_col, M, own, DM, own)
-            apply_rules(M, act_m, bits_m, cols, mptr, p_rule_idx, table, S, m_reads, no_pre)
-        elif level == 2:
+        no_pre = (none, none, own, p_pre[a:b])
+        if level == 2:
             apply_rules(K, act_k, bits_k, cols, mptr, p_rule_idx, table, S, (OK, own, K, own, MK, own, DK, own), no_pre)
         else:
             apply_rules(O, act_o, bits_o, cols, mptr, p_rule_idx, table, S, (O, own, KO, own, MO, own, DO, own), no_pre)

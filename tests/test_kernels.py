@@ -124,57 +124,46 @@ def _both(serial, parallel, arrays):
 def test_parallel_elementwise_kernels_equal_their_serial_loops(midsize):
     e, st = midsize, midsize.state
     n_org, n_mem, n_dyad = st.n_org, st.n_mem, st.n_dyad
-    P, dst, src = e.P, st.dyad_dst, st.dyad_src
+    P, topo, stages = e.P, e.topology, (st.col_stage, e.col_cov)
     O = st.O.copy()
     O[kernels.TURNOVER] = (np.arange(n_org) % 7 == 0).astype(float)  # some leaders change: resets happen
     M, D = st.M.copy(), st.D.copy()  # inputs each kernel must change
     M[kernels.ABOVE] = 1.0 - M[kernels.ABOVE]
     D[kernels.RECIPROCATION] = -1.0
-    D_it, no_its = st.D.copy(), np.empty(0, np.int64)  # no IT intervention in force: each dyad gets its base value
-    D_it[kernels.IT] = -1.0
-    it_base = st.dyad_it_base
+    D[kernels.IT] = -1.0  # no IT intervention in force: each dyad gets its base value
+    no_its, it_base = np.empty(0, np.int64), st.dyad_it_base
     cases = {
         "threshold": (
             lambda M: kernels._threshold(0, n_mem, P, M),
             lambda M: kernels._threshold_parallel(P, M),
             [M],
         ),
-        "reciprocation": (
-            lambda D: kernels._reciprocation(0, n_dyad, st.M, D, dst),
-            lambda D: kernels._reciprocation_parallel(st.M, D, dst),
-            [D],
-        ),
         "organisation events": (
             lambda O: kernels._org_events(0, n_org, 7, e.event_salt, P, O, st.org_workforce_base),
             lambda O: kernels._org_events_parallel(7, e.event_salt, P, O, st.org_workforce_base),
             [st.O],
         ),
-        "trust resets": (
-            lambda D: kernels._trust_resets(0, n_dyad, P, O, D, st.mem_org, st.mem_active, src, dst),
-            lambda D: kernels._trust_resets_parallel(P, O, D, st.mem_org, st.mem_active, src, dst),
-            [st.D],
-        ),
-        "dyad IT": (
-            lambda D: kernels._dyad_it(0, n_dyad, no_its, e.iv, D, it_base, e.dyad_col, st.col_stage, e.col_cov),
-            lambda D: kernels._dyad_it_parallel(no_its, e.iv, D, it_base, e.dyad_col, st.col_stage, e.col_cov),
-            [D_it],
+        "the dyad pass": (
+            lambda D, a, b: kernels._dyads_month(0, n_dyad, no_its, e.iv, P, O, st.M, D, it_base, topo, *stages, a, b),
+            lambda D, a, b: kernels._dyads_month_parallel(no_its, e.iv, P, O, st.M, D, it_base, topo, *stages, a, b),
+            [D, np.zeros(n_dyad, np.bool_), np.zeros(n_dyad, np.int32)],
         ),
         "member bits": (
             lambda b: kernels._member_bits(0, n_mem, st.col_stage, st.mem_col, b),
             lambda b: kernels._member_bits_parallel(st.col_stage, st.mem_col, b),
             [np.zeros(n_mem, np.int32)],
         ),
-        "dyad masks": (
-            lambda a, b: kernels._dyad_masks(0, n_dyad, st.col_stage, st.mem_active, src, dst, e.dyad_col, a, b),
-            lambda a, b: kernels._dyad_masks_parallel(st.col_stage, st.mem_active, src, dst, e.dyad_col, a, b),
-            [np.zeros(n_dyad, np.bool_), np.zeros(n_dyad, np.int32)],
-        ),
     }
+    after = {}
     for name, (serial, parallel, arrays) in cases.items():
-        a, b = _both(serial, parallel, arrays)
-        for x, y, before in zip(a, b, arrays, strict=True):
+        a, after[name] = _both(serial, parallel, arrays)
+        for x, y, before in zip(a, after[name], arrays, strict=True):
             assert np.array_equal(x, y), name
             assert not np.array_equal(x, before), name  # the kernel did something
+    D_after = after["the dyad pass"][0]
+    assert np.array_equal(D_after[kernels.IT], it_base)  # its IT, trust resets and reciprocation all happened
+    assert np.array_equal(D_after[kernels.RECIPROCATION], st.M[kernels.BEHAVIOUR, st.dyad_dst])
+    assert (D_after[kernels.TRUST] < D[kernels.TRUST]).any()
 
 
 @pytest.mark.parametrize("phase", [Phase.CONTEXT, Phase.MECHANISMS, Phase.BEHAVIOUR])

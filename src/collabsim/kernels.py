@@ -457,14 +457,6 @@ def _member_bits(lo, hi, col_stage, mem_col, bits_m):
 
 
 @njit(cache=True, parallel=True)
-def _dyad_masks_parallel(col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d):
-    n = len(act_d)
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        lo = ch * CHUNK
-        _dyad_masks(lo, min(n, lo + CHUNK), col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d)
-
-
-@njit(cache=True, parallel=True)
 def _member_bits_parallel(col_stage, mem_col, bits_m):
     n = len(bits_m)
     for ch in prange((n + CHUNK - 1) // CHUNK):
@@ -477,13 +469,18 @@ def stage_masks(col_stage, mem_col, mem_org, mem_active, dyad_src, dyad_dst, dya
     """The activity flags and stage bits of ``masks`` (act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o):
     a dyad acts when both its members are active, a collaboration until it dissolves (act_m is mem_active and act_o
     all ones: not written); bit s is set when the entity is in stage s (an organisation: OR over its active
-    memberships). MUTATES act_d, act_k and the bits. Dyads and memberships run in parallel chunks at scale (each
-    writes only its own values); the organisations' OR is a scatter, on one thread."""
+    memberships). MUTATES act_d, act_k and the bits. (run_months sets the dyads' in its dyad pass, ``dyads_month``,
+    and the rest with ``stage_bits``.)"""
+    act_d, bits_d = masks[0], masks[4]
+    _dyad_masks(0, len(act_d), col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d)
+    stage_bits(col_stage, mem_col, mem_org, mem_active, masks)
+
+
+@njit(cache=True)
+def stage_bits(col_stage, mem_col, mem_org, mem_active, masks):
+    """stage_masks but the dyads': the stage bits of memberships (in parallel chunks at scale: each writes only its
+    own), the flags and bits of collaborations, and the organisations' OR (a scatter, on one thread)."""
     act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o = masks
-    if len(act_d) >= PARALLEL_WORK:
-        _dyad_masks_parallel(col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d)
-    else:
-        _dyad_masks(0, len(act_d), col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d)
     if len(bits_m) >= PARALLEL_WORK:
         _member_bits_parallel(col_stage, mem_col, bits_m)
     else:
@@ -721,21 +718,21 @@ def _dyad_it(lo, hi, its, iv, D, dyad_it_base, dyad_col, col_stage, col_cov):
         it[i] = x
 
 
-@njit(cache=True, parallel=True)
-def _dyad_it_parallel(its, iv, D, dyad_it_base, dyad_col, col_stage, col_cov):
-    n = len(dyad_it_base)
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        lo = ch * CHUNK
-        _dyad_it(lo, min(n, lo + CHUNK), its, iv, D, dyad_it_base, dyad_col, col_stage, col_cov)
-
-
 @njit(cache=True)
 def apply_interventions(
     t, iv, design_cols, K, K_design, O, D, col_stage, col_cov, mem_col, mem_org, mem_active, dyad_col, dyad_it_base
 ):
     """Interventions in force at month t. iv rows: kind, column, start, end (-1: none), coverage, intensity. An
-    intervention reaches the running collaborations whose coverage draw is below its coverage. MUTATES K, O, D
-    (the dyads' IT in parallel chunks at scale)."""
+    intervention reaches the running collaborations whose coverage draw is below its coverage. MUTATES K, O, D.
+    (run_months sets the dyads' IT in its dyad pass, ``dyads_month``, and the rest with ``interventions``.)"""
+    its = interventions(t, iv, design_cols, K, K_design, O, col_stage, col_cov, mem_col, mem_org, mem_active)
+    _dyad_it(0, len(dyad_it_base), its, iv, D, dyad_it_base, dyad_col, col_stage, col_cov)
+
+
+@njit(cache=True)
+def interventions(t, iv, design_cols, K, K_design, O, col_stage, col_cov, mem_col, mem_org, mem_active):
+    """apply_interventions but the dyads' IT: returns the IT interventions in force (rows of iv, in table order).
+    MUTATES K, O."""
     n_col = K.shape[1]
     for c in design_cols:
         for k in range(n_col):
@@ -763,13 +760,10 @@ def apply_interventions(
                 k = mem_col[m]
                 if mem_active[m] and col_stage[k] != ST_DISSOLVED and col_cov[k] < cov:
                     O[CHAMPIONS, mem_org[m]] = max(O[CHAMPIONS, mem_org[m]], level)
-    if len(dyad_it_base) >= PARALLEL_WORK:
-        _dyad_it_parallel(its[:n_it], iv, D, dyad_it_base, dyad_col, col_stage, col_cov)
-    else:
-        _dyad_it(0, len(dyad_it_base), its[:n_it], iv, D, dyad_it_base, dyad_col, col_stage, col_cov)
     for k in range(n_col):  # formalisation may have changed (an MoU): its Table 11 derivatives follow
         K[OVERFORMAL, k] = max(0.0, K[FORMALISATION, k] - K[OPTIMUM, k])
         K[APPROPRIATE, k] = 1.0 - abs(K[FORMALISATION, k] - K[OPTIMUM, k])
+    return its[:n_it]
 
 
 @njit(cache=True, inline="always")
@@ -810,29 +804,17 @@ def _org_events_parallel(t, salt, P, O, workforce_base):
         _org_events(lo, min(n, lo + CHUNK), t, salt, P, O, workforce_base)
 
 
-@njit(cache=True, parallel=True)
-def _trust_resets_parallel(P, O, D, mem_org, mem_active, dyad_src, dyad_dst):
-    n = D.shape[1]
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        lo = ch * CHUNK
-        _trust_resets(lo, min(n, lo + CHUNK), P, O, D, mem_org, mem_active, dyad_src, dyad_dst)
-
-
 @njit(cache=True)
-def events(t, salt, P, O, K, D, workforce_base, col_stage, col_quick_win_done, mem_org, mem_active, dyad_src, dyad_dst):
-    """Stochastic events of month t (counter-based draws): leadership turnover, workforce shocks, the trust reset
-    of a leadership change (rf-leadership-turnover-reset), task failure, quick wins, and the decay of the
-    inappropriate-stopping shock. MUTATES O, K, D, col_quick_win_done. Organisations, then dyads (which read the
-    turnover), run in parallel chunks at scale: every entity writes only its own values."""
-    n_org, n_dyad = O.shape[1], D.shape[1]
-    if 16 * n_org >= PARALLEL_WORK:  # two counter-based draws an organisation
+def events(t, salt, P, O, K, workforce_base, col_stage, col_quick_win_done):
+    """Stochastic events of month t (counter-based draws): leadership turnover, workforce shocks, task failure,
+    quick wins, and the decay of the inappropriate-stopping shock. MUTATES O, K, col_quick_win_done. The trust reset
+    that a leadership change causes (rf-leadership-turnover-reset) follows in the dyad pass (``dyads_month``).
+    Organisations run in parallel chunks at scale: each writes only its own values."""
+    n_org = O.shape[1]
+    if 6 * n_org >= PARALLEL_WORK:  # two counter-based draws an organisation: 1.2 ns, about 6 of PARALLEL_WORK's ops
         _org_events_parallel(t, salt, P, O, workforce_base)
     else:
         _org_events(0, n_org, t, salt, P, O, workforce_base)
-    if n_dyad >= PARALLEL_WORK:
-        _trust_resets_parallel(P, O, D, mem_org, mem_active, dyad_src, dyad_dst)
-    else:
-        _trust_resets(0, n_dyad, P, O, D, mem_org, mem_active, dyad_src, dyad_dst)
     for k in range(K.shape[1]):
         running = col_stage[k] != ST_DISSOLVED
         fail = (
@@ -847,9 +829,9 @@ def events(t, salt, P, O, K, D, workforce_base, col_stage, col_quick_win_done, m
 
 
 @njit(cache=True)
-def derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK):
-    """Derived variables of month t, read from the collaboration means (refreshed by the caller). MUTATES K, D
-    (the dyads in parallel chunks at scale: each writes only its own value)."""
+def derived_context(t, P, K, col_formed, MK, OK):
+    """Derived variables of the collaborations in month t, read from their means (refreshed by the caller); the
+    dyads' (partner reciprocation) are set in the dyad pass (``dyads_month``). MUTATES K."""
     for k in range(K.shape[1]):
         age = float(t - col_formed[k])
         K[AGE, k] = age / (age + P[P_AGE_HALF])
@@ -858,11 +840,6 @@ def derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK):
         K[SLOW, k] = min(1.0, max(0.0, 1.0 - K[TASK, k] / expected)) if expected > 0 else 0.0
         K[ABSENCE, k] = OK[TURNOVER, k]
         K[INERTIA, k] = 1.0 - MK[BEHAVIOUR, k]
-    n = D.shape[1]
-    if n >= PARALLEL_WORK:
-        _reciprocation_parallel(M, D, dyad_dst)
-    else:
-        _reciprocation(0, n, M, D, dyad_dst)
 
 
 @njit(cache=True, inline="always")
@@ -873,12 +850,35 @@ def _reciprocation(lo, hi, M, D, dyad_dst):
         rec[i] = behaviour[dst[i]]
 
 
+@njit(cache=True, inline="always")
+def _dyads_month(lo, hi, its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d):
+    mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col = topo
+    _dyad_it(lo, hi, its, iv, D, dyad_it_base, dyad_col, col_stage, col_cov)
+    _trust_resets(lo, hi, P, O, D, mem_org, mem_active, dyad_src, dyad_dst)
+    _dyad_masks(lo, hi, col_stage, mem_active, dyad_src, dyad_dst, dyad_col, act_d, bits_d)
+    _reciprocation(lo, hi, M, D, dyad_dst)
+
+
 @njit(cache=True, parallel=True)
-def _reciprocation_parallel(M, D, dyad_dst):
+def _dyads_month_parallel(its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d):
     n = D.shape[1]
     for ch in prange((n + CHUNK - 1) // CHUNK):
         lo = ch * CHUNK
-        _reciprocation(lo, min(n, lo + CHUNK), M, D, dyad_dst)
+        _dyads_month(lo, min(n, lo + CHUNK), its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d)
+
+
+@njit(cache=True)
+def dyads_month(its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d):
+    """The dyads' part of a month's start, in one pass: IT interoperability under the IT interventions ``its``
+    (``interventions``), the trust reset of a leadership change (after ``events``), the activity flags and stage
+    bits (``stage_masks``) and partner reciprocation (the partner member's behaviour). None of them reads what
+    another writes, so one pass gives what four would. MUTATES D (IT, trust, reciprocation), act_d, bits_d. In
+    parallel chunks at scale: each dyad writes only its own values."""
+    n = D.shape[1]
+    if 30 * n >= PARALLEL_WORK:  # measured 5 ns a dyad at 180,000 dyads: about 30 of PARALLEL_WORK's ops
+        _dyads_month_parallel(its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d)
+    else:
+        _dyads_month(0, n, its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d)
 
 
 @njit(cache=True, inline="always")
@@ -1047,32 +1047,15 @@ def run_months(
         S[:] = S_sched[t]
         if funding_at[t]:
             K_design[FUNDING, :] = 0.0
-        apply_interventions(
-            t,
-            iv,
-            design_cols,
-            K,
-            K_design,
-            O,
-            D,
-            col_stage,
-            col_cov,
-            mem_col,
-            mem_org,
-            mem_active,
-            dyad_col,
-            dyad_it_base,
-        )
-        events(
-            t, salt, P, O, K, D, workforce_base, col_stage, col_quick_win_done, mem_org, mem_active, dyad_src, dyad_dst
-        )
-        stale(fresh, 4, (IT, TRUST))  # interventions and events move these dyad values,
+        its = interventions(t, iv, design_cols, K, K_design, O, col_stage, col_cov, mem_col, mem_org, mem_active)
+        events(t, salt, P, O, K, workforce_base, col_stage, col_quick_win_done)
+        dyads_month(its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d)
+        stage_bits(col_stage, mem_col, mem_org, mem_active, masks)
+        stale(fresh, 4, (IT, TRUST, RECIPROCATION))  # interventions, events and the dyad pass move these dyad values,
         stale(fresh, 2, ALL_K)  # and collaboration and organisation values
         stale(fresh, 1, ALL_O)
-        stage_masks(col_stage, mem_col, mem_org, mem_active, dyad_src, dyad_dst, dyad_col, masks)
         refresh(2, D, M, K, O, topo, agg, need, fresh)
-        derived_context(t, P, K, M, D, col_formed, dyad_dst, MK, OK)
-        stale(fresh, 4, (RECIPROCATION,))
+        derived_context(t, P, K, col_formed, MK, OK)
         stale(fresh, 2, (AGE, SLOW, ABSENCE, INERTIA))
         for phase in (1, 2, 3, 4):  # context, mechanisms, behaviour, outcomes
             if phase == 3:

@@ -558,37 +558,18 @@ def stale(fresh, level, cols):
 
 
 @njit(cache=True)
-def _dyads_and_members(
-    lo,
-    hi,
-    D,
-    M,
-    masks,
-    mem_dyad_ptr,
-    dyad_dst,
-    cols_d,
-    ptr_d,
-    n_pre,
-    cols_m,
-    ptr_m,
-    rule_idx,
-    table,
-    S,
-    d_reads,
-    m_reads,
-    hoisted,
-    DM,
-    dm_cols,
-    cnt,
-):
+def _dyads_and_members(lo, hi, D, M, masks, topo, rows, rule_idx, table, S, d_reads, m_reads, hoisted, DM, dm):
     """One phase's rules for memberships lo .. hi-1 and their dyads, which are the contiguous mem_dyad_ptr[lo] ..
     mem_dyad_ptr[hi]-1 (dyads are stored by source membership): the dyads' rows (the sums their memberships share
-    first, when hoisted), then the memberships' stale dyad means (columns ``dm_cols``; ``cnt`` is scratch) and their
+    first, when hoisted), then the memberships' stale dyad means (``dm``: the columns and a count scratch) and their
     rows. A dyad's rows read, of what the phase changes, only its own values and its source membership's; a
     membership's only its own and its dyads'. So chunks of memberships are independent work items, and every value
     is computed exactly as level by level."""
     act_d, act_m, _, _, bits_d, bits_m, _, _ = masks
+    mem_dyad_ptr, dyad_dst = topo[0], topo[2]
+    cols_d, ptr_d, n_pre, cols_m, ptr_m = rows  # the phase's dyad and membership variables and their rows
     U0, D0, pre_idx = hoisted
+    dm_cols, cnt = dm
     d0, d1 = mem_dyad_ptr[lo], mem_dyad_ptr[hi]
     if len(cols_d) and d1 > d0:
         if len(pre_idx):
@@ -603,34 +584,10 @@ def _dyads_and_members(
 
 
 @njit(cache=True, parallel=True)
-def _dyads_and_members_parallel(
-    bounds,
-    D,
-    M,
-    masks,
-    mem_dyad_ptr,
-    dyad_dst,
-    cols_d,
-    ptr_d,
-    n_pre,
-    cols_m,
-    ptr_m,
-    rule_idx,
-    table,
-    S,
-    d_reads,
-    m_reads,
-    hoisted,
-    DM,
-    dm_cols,
-    cnt,
-):
-    for j in prange(len(bounds) - 1):
+def _dyads_and_members_parallel(bounds, D, M, masks, topo, rows, rule_idx, table, S, d_reads, m_reads, hoisted, DM, dm):
+    for j in prange(len(bounds) - 1):  # (flat tuples only: numba's parallel regions take no nested ones)
         lo, hi = bounds[j], bounds[j + 1]
-        _dyads_and_members(
-            lo, hi, D, M, masks, mem_dyad_ptr, dyad_dst, cols_d, ptr_d, n_pre, cols_m, ptr_m, rule_idx, table, S,
-            d_reads, m_reads, hoisted, DM, dm_cols, cnt
-        )  # fmt: skip
+        _dyads_and_members(lo, hi, D, M, masks, topo, rows, rule_idx, table, S, d_reads, m_reads, hoisted, DM, dm)
 
 
 @njit(cache=True)
@@ -682,13 +639,13 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
         rows_d = p_mech_ptr[bd] - p_mech_ptr[ad] - n_hoisted
         rows_m = p_mech_ptr[bm] - p_mech_ptr[am] + n_hoisted
         work = 2 * (n_dyad * rows_d + n_mem * rows_m) + 4 * n_dyad * len(dm_cols)  # ops: ~2 a row, ~4 a mean term
-        args = (D, M, masks, mem_dyad_ptr, dyad_dst, p_cols[ad:bd], p_mech_ptr[ad : bd + 1], n_pre, p_cols[am:bm])
-        args2 = (p_mech_ptr[am : bm + 1], p_rule_idx, table, S, d_reads, m_reads, hoisted, DM, dm_cols, cnt)
+        rows = (p_cols[ad:bd], p_mech_ptr[ad : bd + 1], n_pre, p_cols[am:bm], p_mech_ptr[am : bm + 1])
+        args = (D, M, masks, topo, rows, p_rule_idx, table, S, d_reads, m_reads, hoisted, DM, (dm_cols, cnt))
         if len(bounds) > 2 and work >= PARALLEL_WORK:
-            _dyads_and_members_parallel(bounds, *args, *args2)
+            _dyads_and_members_parallel(bounds, *args)
         else:
             for j in range(len(bounds) - 1):
-                _dyads_and_members(bounds[j], bounds[j + 1], *args, *args2)
+                _dyads_and_members(bounds[j], bounds[j + 1], *args)
     none = np.empty((0, 0))
     for level in (2, 1):
         g = level * N_PHASES + phase

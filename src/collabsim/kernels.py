@@ -593,15 +593,16 @@ def _dyads_and_members_parallel(bounds, D, M, masks, topo, rows, rule_idx, table
 @njit(cache=True)
 def membership_bounds(mem_dyad_ptr, n_mem):
     """Chunks of memberships for the dyad-and-membership pass: memberships bounds[j] .. bounds[j+1]-1 hold about
-    ``size`` dyads (and at most CHUNK memberships), cut only between memberships."""
+    ``size`` dyads (and at most CHUNK memberships), cut only between memberships. Each cut is a binary search."""
     size = max(CHUNK, min(DYAD_CHUNK_MAX, mem_dyad_ptr[n_mem] // 8))
+    ptr = mem_dyad_ptr[: n_mem + 1]
     bounds = np.empty(n_mem + 1, np.int64)
     bounds[0], n, lo = 0, 1, 0
-    for m in range(1, n_mem + 1):
-        if m == n_mem or mem_dyad_ptr[m] - mem_dyad_ptr[lo] >= size or m - lo >= CHUNK:
-            bounds[n] = m
-            n += 1
-            lo = m
+    while lo < n_mem:
+        hi = np.searchsorted(ptr, ptr[lo] + size)  # the first membership whose dyads start size or more later
+        lo = max(lo + 1, min(hi, lo + CHUNK, n_mem))
+        bounds[n] = lo
+        n += 1
     return bounds[:n]
 
 

@@ -209,3 +209,20 @@ def test_dyads_and_members_by_chunks_of_memberships_equal_level_by_level(midsize
     assert np.array_equal(D2, D) and np.array_equal(M2, M)
     assert np.array_equal(agg[0][need[0]], DM[need[0]])
     assert not np.array_equal(M2, st.M)  # the phase moved the memberships
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_membership_chunks_cover_every_membership_once_and_cut_at_the_first_membership_past_the_size(seed):
+    rng = np.random.default_rng(seed)
+    per_mem = rng.choice(
+        [0, 1, 6, 10, 3000, 20000], size=int(rng.integers(1, 6000)), p=[0.05, 0.3, 0.4, 0.24, 0.009, 0.001]
+    )
+    ptr = np.concatenate(([0], np.cumsum(per_mem))).astype(np.int64)
+    n_mem = len(per_mem)
+    bounds = kernels.membership_bounds(ptr, n_mem)
+    size = max(kernels.CHUNK, min(kernels.DYAD_CHUNK_MAX, ptr[-1] // 8))
+    assert bounds[0] == 0 and bounds[-1] == n_mem and np.all(np.diff(bounds) > 0)
+    for lo, hi in zip(bounds[:-2], bounds[1:-1], strict=True):  # every chunk but the last
+        assert hi - lo <= kernels.CHUNK
+        full = hi - lo == kernels.CHUNK or ptr[hi] - ptr[lo] >= size
+        assert full and (hi - lo == 1 or ptr[hi - 1] - ptr[lo] < size)  # cut at the first membership that fills it

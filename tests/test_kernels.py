@@ -166,12 +166,26 @@ def test_parallel_elementwise_kernels_equal_their_serial_loops(midsize):
     assert (D_after[kernels.TRUST] < D[kernels.TRUST]).any()
 
 
+@pytest.fixture(scope="module")
+def pairs():
+    from collabsim.bench import scenario_for
+
+    e = Engine(scenario_for(6000, "mandated", 2, 12), seed=4)
+    e.advance(6)
+    assert e.state.n_dyad < 2 * e.state.n_mem  # one dyad a membership: the engine hoists nothing
+    return e
+
+
+@pytest.mark.parametrize("layout", ["midsize", "pairs"])
+@pytest.mark.parametrize("known_fresh", [False, True])
 @pytest.mark.parametrize("phase", [Phase.CONTEXT, Phase.MECHANISMS, Phase.BEHAVIOUR])
-def test_dyads_and_members_by_chunks_of_memberships_equal_level_by_level(midsize, phase):
-    """kernels.run_phase runs a phase's dyads and memberships together, chunk by chunk of memberships, on parallel
-    threads at this size; level by level (every dyad row per dyad, then every dyad mean, then the membership rows,
-    each level over all its entities) must give the same bits."""
-    e, st = midsize, midsize.state
+def test_dyads_and_members_by_chunks_of_memberships_equal_level_by_level(request, layout, known_fresh, phase):
+    """kernels.run_phase runs a phase's dyads and memberships together, chunk by chunk of memberships (on parallel
+    threads where the work pays); level by level (every dyad row per dyad, then every dyad mean, then the membership
+    rows, each level over all its entities) must give the same bits. ``known_fresh``: run_phase is told that every
+    aggregate is current (they are), so it must recompute exactly the dyad means that the phase's dyad rows move."""
+    e = request.getfixturevalue(layout)
+    st = e.state
     plan, table, need = e.plan, e.rules.table, e.need
     n_org, n_col, n_mem, n_dyad = st.n_org, st.n_col, st.n_mem, st.n_dyad
     masks = (np.zeros(n_dyad, np.bool_), st.mem_active, np.zeros(n_col, np.bool_), np.ones(n_org, np.bool_))
@@ -181,7 +195,9 @@ def test_dyads_and_members_by_chunks_of_memberships_equal_level_by_level(midsize
     )
     assert len(kernels.membership_bounds(st.mem_dyad_ptr, n_mem)) > 3  # several work items
 
-    D, M, DM = st.D.copy(), st.M.copy(), e.DM.copy()  # level by level, on copies
+    DM0 = e.DM.copy()  # the dyad means before the phase, exact
+    kernels.member_means_of_dyads(st.D, st.mem_dyad_ptr, st.dyad_src, st.dyad_dst, st.mem_active, DM0, e.need[0])
+    D, M, DM = st.D.copy(), st.M.copy(), DM0.copy()  # level by level, on copies
     own, none = np.empty(0, np.int64), np.empty((0, 0))
     gd, gm = plan.group(Level.DYAD, phase), plan.group(Level.MEMBER, phase)
     d_reads = (st.O, e.dyad_org, st.K, e.dyad_col, M, st.dyad_src, D, own)
@@ -197,8 +213,8 @@ def test_dyads_and_members_by_chunks_of_memberships_equal_level_by_level(midsize
 
     idents = tuple(np.arange(n) for n in (n_dyad, n_mem, n_col, n_org))
     state = [a.copy() for a in (st.O, st.K, st.M, st.D)]
-    agg = tuple(a.copy() for a in e.agg)
-    fresh = np.zeros(kernels.FRESH_SHAPE, np.bool_)  # every aggregate recomputed where read
+    agg = (DM0.copy(), *(a.copy() for a in e.agg[1:]))
+    fresh = np.full(kernels.FRESH_SHAPE, known_fresh)  # all stale: every aggregate recomputed where read
 
     def run(O, K, M2, D2):
         kernels.run_phase(

@@ -15,7 +15,8 @@ from numba import njit, prange
 from collabsim.rules import ALL_STAGES_MASK as ALL_STAGES
 from collabsim.variables import COLUMN, N_VARS, Level
 
-CHUNK = 2048  # entities per work item: a chunk's scratch stays in cache while every rule streams over it
+CHUNK = 2048  # entities per work item: a chunk's scratch stays in cache while every rule streams over it (the
+# dyad-and-membership pass cuts wider chunks of dyads: DYAD_CHUNK_MAX below)
 
 
 # expm1 by range reduction and a Taylor polynomial: z = k ln2 + r with |r| <= ln2 / 2 (Cody-Waite split of ln2,
@@ -418,7 +419,6 @@ ST_CONNECTING, ST_PLANNING, ST_IMPLEMENTATION, ST_MAINTENANCE, ST_DISSOLVED = 1,
 N_PHASES = 5
 FRESH_SHAPE = (7, max(N_VARS.values()))  # refresh's freshness flags: (aggregate DM .. KO, column)
 ALL_K, ALL_O = np.arange(N_VARS[Level.COLLAB]), np.arange(N_VARS[Level.ORG])
-LEVELS_FINEST_FIRST = (4, 3, 2, 1)  # dyad, membership, collaboration, organisation (variables.Level codes)
 # The tuples run_phase and refresh take (one argument each instead of a long list), in this order:
 #   topo   (mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col)
 #   masks  (act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o): active flags and stage bits
@@ -566,7 +566,7 @@ def _dyads_and_members(lo, hi, D, M, masks, topo, rows, rule_idx, table, S, d_re
     membership's only its own and its dyads'. So chunks of memberships are independent work items, and every value
     is computed exactly as level by level."""
     act_d, act_m, _, _, bits_d, bits_m, _, _ = masks
-    mem_dyad_ptr, dyad_dst = topo[0], topo[2]
+    mem_dyad_ptr, dyad_dst, mem_active = topo[0], topo[2], topo[5]
     cols_d, ptr_d, n_pre, cols_m, ptr_m = rows  # the phase's dyad and membership variables and their rows
     U0, D0, pre_idx = hoisted
     dm_cols, cnt = dm
@@ -578,7 +578,7 @@ def _dyads_and_members(lo, hi, D, M, masks, topo, rows, rule_idx, table, S, d_re
         _rules_range(d0, d1, D, act_d, bits_d, cols_d, ptr_d, rule_idx, table, S, d_reads, pre)
     if len(cols_m):
         if len(dm_cols):
-            _dyad_means_chunk(lo, hi, D, mem_dyad_ptr, dyad_dst, act_m, cnt, DM, dm_cols)
+            _dyad_means_chunk(lo, hi, D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, dm_cols)
         no_pre = (U0[:0], D0[:0], pre_idx[:0], n_pre[:0])
         _rules_range(lo, hi, M, act_m, bits_m, cols_m, ptr_m, rule_idx, table, S, m_reads, no_pre)
 
@@ -613,10 +613,9 @@ def run_phase(phase, S, O, K, M, D, masks, topo, idents, agg, table, plan, need,
     memberships go together, chunk by chunk of memberships (``_dyads_and_members``): one parallel region instead
     of four (their shared sums, the dyad rows, the dyad means, the membership rows), with the same numbers."""
     DM, DK, MK, OK, DO, MO, KO = agg
-    act_d, act_m, act_k, act_o, bits_d, bits_m, bits_k, bits_o = masks
-    mem_dyad_ptr, dyad_src, dyad_dst, dyad_col, dyad_org, mem_active, col_mem_ptr, mem_org, mem_col = topo
-    ident_d, ident_m, ident_k, ident_o = idents
-    own = ident_d[:0]  # an empty map: each entity reads its own column
+    act_k, act_o, bits_k, bits_o = masks[2], masks[3], masks[6], masks[7]
+    mem_dyad_ptr, dyad_src, dyad_col, dyad_org, mem_org, mem_col = topo[0], topo[1], topo[3], topo[4], topo[7], topo[8]
+    own = idents[0][:0]  # an empty map: each entity reads its own column
     g_ptr, p_cols, p_mech_ptr, p_rule_idx, p_pre = plan
     n_mem, n_dyad = len(mem_org), len(dyad_src)
     gd, gm = 4 * N_PHASES + phase, 3 * N_PHASES + phase

@@ -11,8 +11,9 @@ import json, sys
 import numba
 from collabsim import kernels, load_scenario, simulate
 from collabsim.variables import Level, Phase
-# large enough that the dyad and member rules, the dyads' membership sums and the means take their parallel paths
-# (estimated work above kernels.PARALLEL_WORK); test_kernels checks the smaller kernels' parallel paths directly
+# large enough that the dyad-and-membership pass (several chunks of memberships, estimated work above
+# kernels.PARALLEL_WORK) and the means take their parallel paths; test_kernels checks the other kernels' parallel
+# paths directly
 sc = load_scenario("baseline").with_overrides({"population.n_orgs": 7000, "population.region_km": 1870,
     "horizon_months": 18, "partnering.regime": "mandated", "partnering.type": "ics", "partnering.group_size": 7})
 r = simulate(sc, seed=3)
@@ -22,6 +23,7 @@ def work(level, phase, n):
     return n * (e.plan.p_mech_ptr[g.stop] - e.plan.p_mech_ptr[g.start])
 assert work(Level.DYAD, Phase.MECHANISMS, e.state.n_dyad) >= kernels.PARALLEL_WORK
 assert work(Level.MEMBER, Phase.MECHANISMS, e.state.n_mem) >= kernels.PARALLEL_WORK
+assert len(kernels.membership_bounds(e.state.mem_dyad_ptr, e.state.n_mem)) > 3
 print(json.dumps({"threads": numba.get_num_threads(), "summary": r.summary,
                   "faith": r.organisations["mean_faith"].fillna(-1).tolist()}))
 """

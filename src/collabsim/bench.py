@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for name in names:
         n, regime, group, months, repeats, ref_months = CONFIGS[name]
-        chosen = getattr(args, "repeats", None)
+        chosen = args.repeats
         repeats = chosen or repeats
         sc = scenario_for(n, regime, group, months)
         runs = [time_engine(sc, seed) for seed in range(repeats)]

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from numba import njit
+from numba import njit, prange
 
 from collabsim import kernels
 from collabsim.engine import Engine, aggregate_needs, make_plan
@@ -119,6 +119,33 @@ def _both(serial, parallel, arrays):
     finally:
         numba.set_num_threads(before)
     return a, b
+
+
+@njit(parallel=True)
+def _take_all(n, ticket):
+    """The kernels' ticket loop over n items: how often each item was taken (the counter is left in ``ticket``)."""
+    taken = np.zeros(n, np.int64)
+    for _ in prange(n):
+        j = kernels._take_ticket(ticket)
+        while j < n:
+            taken[j] += 1
+            j = kernels._take_ticket(ticket)
+    return taken
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 1000])
+def test_each_chunk_of_a_parallel_loop_is_taken_exactly_once(n):
+    import numba
+
+    ticket = np.zeros(1, np.int64)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        taken = _take_all(n, ticket)
+    finally:
+        numba.set_num_threads(before)
+    assert (taken == 1).all()
+    assert ticket[0] == 2 * n  # n tickets taken, and each of the n iterations' last try found none left
 
 
 def test_parallel_elementwise_kernels_equal_their_serial_loops(midsize):

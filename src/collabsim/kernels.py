@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 from numba import njit, prange
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from collabsim.rules import ALL_STAGES_MASK as ALL_STAGES
 from collabsim.variables import COLUMN, N_VARS, Level
@@ -105,6 +107,28 @@ def _scalar_pass(mode, c, acc, v, lo, w, s, every, mask, bits):
             acc[i] += (s if every or (mask & b[i]) != 0 else 0.0) * v
 
 
+@intrinsic
+def _take_ticket(typingctx, counter):
+    """The next work item of a parallel loop: counter[0] += 1 atomically, returning the value before.
+
+    Numba's prange hands each thread an equal block of iterations (OpenMP's static schedule), so a region lasts as
+    long as its slower thread: the one woken from sleep starts 50-100 us late, and a vCPU's speed moves with the
+    host's other tenants. Each thread of a ``for _ in prange(n)`` loop instead takes tickets until none is left
+    (the loop's other iterations find none), so a thread that is free takes the next chunk. A chunk's values do
+    not depend on the thread that computes it: the same bits on any number of threads, in any order. Numba does
+    not see this write, so the function that runs the loop must not read the counter afterwards (it may read the
+    value from before the loop); a caller can."""
+    sig = types.int64(counter)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [context.get_constant(types.intp, 0)])
+        # no ordering needed: the counter only hands out indices; the region's closing barrier publishes the results
+        return builder.atomic_rmw("add", ptr, context.get_constant(types.int64, 1), "monotonic")
+
+    return sig, codegen
+
+
 # A parallel region pays when its work takes longer than waking the other threads, which sleep between regions
 # (OMP_WAIT_POLICY=PASSIVE): 10-70 us a region on the test machines, about what one thread does in 2**18
 # element-operations (a mask set; a row for one entity is about 2, a dyad value averaged about 4, measured at national
@@ -182,9 +206,16 @@ def _rules_range(lo, hi, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, t
 @njit(cache=True, parallel=True)
 def _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre):
     n = X.shape[1]
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        lo = ch * CHUNK
-        _rules_range(lo, min(n, lo + CHUNK), X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre)
+    n_items = (n + CHUNK - 1) // CHUNK
+    ticket = np.zeros(1, np.int64)
+    for _ in prange(n_items):
+        ch = _take_ticket(ticket)
+        while ch < n_items:
+            lo = ch * CHUNK
+            _rules_range(
+                lo, min(n, lo + CHUNK), X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre
+            )
+            ch = _take_ticket(ticket)
 
 
 @njit(cache=True)
@@ -254,9 +285,14 @@ def _dyad_means_chunk(lo, hi, D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, co
 @njit(cache=True, parallel=True)
 def _dyad_means_parallel(D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols):
     n_mem = len(mem_active)
-    for ch in prange((n_mem + MEANS_CHUNK - 1) // MEANS_CHUNK):  # memberships are independent: the same sums
-        lo = ch * MEANS_CHUNK
-        _dyad_means_chunk(lo, min(n_mem, lo + MEANS_CHUNK), D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
+    n_items = (n_mem + MEANS_CHUNK - 1) // MEANS_CHUNK
+    ticket = np.zeros(1, np.int64)
+    for _ in prange(n_items):  # memberships are independent: the same sums
+        ch = _take_ticket(ticket)
+        while ch < n_items:
+            lo = ch * MEANS_CHUNK
+            _dyad_means_chunk(lo, min(n_mem, lo + MEANS_CHUNK), D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols)
+            ch = _take_ticket(ticket)
 
 
 @njit(cache=True)
@@ -298,10 +334,15 @@ def _collab_means_chunk(lo, hi, sources, maps, col_mem_ptr, mem_active, cnt, out
 @njit(cache=True, parallel=True)
 def _collab_means_parallel(sources, maps, col_mem_ptr, mem_active, cnt, outs, cols):
     n_col = len(cnt)
-    for ch in prange((n_col + COLLAB_CHUNK - 1) // COLLAB_CHUNK):  # collaborations are independent
-        lo = ch * COLLAB_CHUNK
-        hi = min(n_col, lo + COLLAB_CHUNK)
-        _collab_means_chunk(lo, hi, sources, maps, col_mem_ptr, mem_active, cnt, outs, cols)
+    n_items = (n_col + COLLAB_CHUNK - 1) // COLLAB_CHUNK
+    ticket = np.zeros(1, np.int64)
+    for _ in prange(n_items):  # collaborations are independent
+        ch = _take_ticket(ticket)
+        while ch < n_items:
+            lo = ch * COLLAB_CHUNK
+            hi = min(n_col, lo + COLLAB_CHUNK)
+            _collab_means_chunk(lo, hi, sources, maps, col_mem_ptr, mem_active, cnt, outs, cols)
+            ch = _take_ticket(ticket)
 
 
 @njit(cache=True)
@@ -331,9 +372,14 @@ def _org_means_of_one(row, idx, mem_org, mem_active, cnt, acc):
 
 @njit(cache=True, parallel=True)
 def _org_means_parallel(sources, maps, mem_org, mem_active, cnt, outs, items):
-    for j in prange(len(items)):  # each (aggregate, variable) scatters into its own row: no shared target
-        a, v = items[j, 0], items[j, 1]
-        _org_means_of_one(sources[a][v], maps[a], mem_org, mem_active, cnt, outs[a][v])
+    n_items = len(items)
+    ticket = np.zeros(1, np.int64)
+    for _ in prange(n_items):  # each (aggregate, variable) scatters into its own row: no shared target
+        j = _take_ticket(ticket)
+        while j < n_items:
+            a, v = items[j, 0], items[j, 1]
+            _org_means_of_one(sources[a][v], maps[a], mem_org, mem_active, cnt, outs[a][v])
+            j = _take_ticket(ticket)
 
 
 @njit(cache=True)
@@ -459,9 +505,14 @@ def _member_bits(lo, hi, col_stage, mem_col, bits_m):
 @njit(cache=True, parallel=True)
 def _member_bits_parallel(col_stage, mem_col, bits_m):
     n = len(bits_m)
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        lo = ch * CHUNK
-        _member_bits(lo, min(n, lo + CHUNK), col_stage, mem_col, bits_m)
+    n_items = (n + CHUNK - 1) // CHUNK
+    ticket = np.zeros(1, np.int64)
+    for _ in prange(n_items):
+        ch = _take_ticket(ticket)
+        while ch < n_items:
+            lo = ch * CHUNK
+            _member_bits(lo, min(n, lo + CHUNK), col_stage, mem_col, bits_m)
+            ch = _take_ticket(ticket)
 
 
 @njit(cache=True)
@@ -585,9 +636,14 @@ def _dyads_and_members(lo, hi, D, M, masks, topo, rows, rule_idx, table, S, d_re
 
 @njit(cache=True, parallel=True)
 def _dyads_and_members_parallel(bounds, D, M, masks, topo, rows, rule_idx, table, S, d_reads, m_reads, hoisted, DM, dm):
-    for j in prange(len(bounds) - 1):  # (flat tuples only: numba's parallel regions take no nested ones)
-        lo, hi = bounds[j], bounds[j + 1]
-        _dyads_and_members(lo, hi, D, M, masks, topo, rows, rule_idx, table, S, d_reads, m_reads, hoisted, DM, dm)
+    n_items = len(bounds) - 1
+    ticket = np.zeros(1, np.int64)
+    for _ in prange(n_items):  # (flat tuples only: numba's parallel regions take no nested ones)
+        j = _take_ticket(ticket)
+        while j < n_items:
+            lo, hi = bounds[j], bounds[j + 1]
+            _dyads_and_members(lo, hi, D, M, masks, topo, rows, rule_idx, table, S, d_reads, m_reads, hoisted, DM, dm)
+            j = _take_ticket(ticket)
 
 
 @njit(cache=True)
@@ -756,9 +812,14 @@ def _trust_resets(lo, hi, P, O, D, mem_org, mem_active, dyad_src, dyad_dst):
 @njit(cache=True, parallel=True)
 def _org_events_parallel(t, salt, P, O, workforce_base):
     n = O.shape[1]
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        lo = ch * CHUNK
-        _org_events(lo, min(n, lo + CHUNK), t, salt, P, O, workforce_base)
+    n_items = (n + CHUNK - 1) // CHUNK
+    ticket = np.zeros(1, np.int64)
+    for _ in prange(n_items):
+        ch = _take_ticket(ticket)
+        while ch < n_items:
+            lo = ch * CHUNK
+            _org_events(lo, min(n, lo + CHUNK), t, salt, P, O, workforce_base)
+            ch = _take_ticket(ticket)
 
 
 @njit(cache=True)
@@ -819,9 +880,16 @@ def _dyads_month(lo, hi, its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col
 @njit(cache=True, parallel=True)
 def _dyads_month_parallel(its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d):
     n = D.shape[1]
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        lo = ch * CHUNK
-        _dyads_month(lo, min(n, lo + CHUNK), its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d)
+    n_items = (n + CHUNK - 1) // CHUNK
+    ticket = np.zeros(1, np.int64)
+    for _ in prange(n_items):
+        ch = _take_ticket(ticket)
+        while ch < n_items:
+            lo = ch * CHUNK
+            _dyads_month(
+                lo, min(n, lo + CHUNK), its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d
+            )
+            ch = _take_ticket(ticket)
 
 
 @njit(cache=True)
@@ -852,9 +920,14 @@ def _threshold(lo, hi, P, M):
 @njit(cache=True, parallel=True)
 def _threshold_parallel(P, M):
     n = M.shape[1]
-    for ch in prange((n + CHUNK - 1) // CHUNK):
-        lo = ch * CHUNK
-        _threshold(lo, min(n, lo + CHUNK), P, M)
+    n_items = (n + CHUNK - 1) // CHUNK
+    ticket = np.zeros(1, np.int64)
+    for _ in prange(n_items):
+        ch = _take_ticket(ticket)
+        while ch < n_items:
+            lo = ch * CHUNK
+            _threshold(lo, min(n, lo + CHUNK), P, M)
+            ch = _take_ticket(ticket)
 
 
 @njit(cache=True)

@@ -51,7 +51,11 @@ def _expm1(z):
     return two_k * p + (two_k - 1.0)
 
 
-@njit(cache=True)
+# The term passes and row sums run without numba's reference counting (_nrt=False: they allocate nothing, and their
+# callers hold every array they read): each array view they take would otherwise cost an atomic increment and
+# decrement, about 10 of a pass's 25-35 ns fixed cost. Small runs spend most of a month in such passes over a few
+# dozen entities (the 20-organisation baseline: 13% faster a run, paired).
+@njit(cache=True, _nrt=False)
 def _term_pass(mode, c, acc, A, idx, col, neg, lo, w, s, every, mask, bits):
     """One term of a row over the w entities of a chunk (entity lo + i reads A[col, idx[lo + i]], or its own column
     when idx is empty; ``neg``: 1 - that). mode 0: c = weight * term (the row's first term), 1: c *= term, 2:
@@ -89,7 +93,7 @@ def _term_pass(mode, c, acc, A, idx, col, neg, lo, w, s, every, mask, bits):
                 acc[i] += (s if every or (mask & b[i]) != 0 else 0.0) * (1.0 - a[ix[i]] if neg else a[ix[i]])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _scalar_pass(mode, c, acc, v, lo, w, s, every, mask, bits):
     """_term_pass for a term with the same value v for every entity (a system variable; 1.0: a row without terms)."""
     b = bits[lo : lo + w]
@@ -143,7 +147,7 @@ COLLAB_CHUNK = 256  # collaborations per work item of the collaboration means
 DYAD_CHUNK_MAX = 8192
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _row_sums(c, up, down, p0, p1, lo, w, rule_idx, table, S, reads, stage_bits):
     """Adds the rows rule_idx[p0:p1] over the w entities of a chunk from lo into up (raising rows) or down
     (lowering rows), in that order; c is scratch."""

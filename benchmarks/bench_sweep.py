@@ -89,17 +89,27 @@ def run_breakdown(months: int, reps: int = 20) -> dict[str, float]:
     return {"simulate_s": total, "engine_init_s": init, "engine_run_s": run, "rest_s": max(total - init - run, 0.0)}
 
 
-def _count_rows(out: Path) -> int:
+def _row_counter(out: Path):
+    """Returns count() -> rows stored so far. Each summary part's metadata is read once (sampling every part each
+    time took a growing share of a core from the workers being measured)."""
     import pyarrow.parquet as pq  # noqa: PLC0415
 
-    n = 0
-    for p in list((out / "_pending").glob("summary-*.parquet")) if (out / "_pending").is_dir() else []:
+    seen: dict[str, int] = {}
+
+    def rows(p: Path) -> int:
         with contextlib.suppress(OSError):
-            n += pq.read_metadata(p).num_rows
-    if (out / "summary.parquet").exists():
-        with contextlib.suppress(OSError):
-            n += pq.read_metadata(out / "summary.parquet").num_rows
-    return n
+            return pq.read_metadata(p).num_rows
+        return 0
+
+    def count() -> int:
+        pending = out / "_pending"
+        for p in pending.glob("summary-*.parquet") if pending.is_dir() else []:
+            if p.name not in seen:
+                seen[p.name] = rows(p)
+        merged = rows(out / "summary.parquet") if (out / "summary.parquet").exists() else 0
+        return max(merged, sum(seen.values()))  # merged parts leave _pending; their rows stay counted in seen
+
+    return count
 
 
 def sweep_rate(
@@ -110,9 +120,11 @@ def sweep_rate(
     marks: list[tuple[float, int]] = []
     stop = threading.Event()
 
+    count = _row_counter(out)
+
     def watch() -> None:  # progress of the store, sampled
         while not stop.is_set():
-            marks.append((time.perf_counter(), _count_rows(out)))
+            marks.append((time.perf_counter(), count()))
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch, daemon=True)

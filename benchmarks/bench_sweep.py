@@ -90,24 +90,25 @@ def run_breakdown(months: int, reps: int = 20) -> dict[str, float]:
 
 
 def _row_counter(out: Path):
-    """Returns count() -> rows stored so far. Each summary part's metadata is read once (sampling every part each
-    time took a growing share of a core from the workers being measured)."""
+    """Returns count() -> rows stored so far: the merged summary's and the pending parts'. Each part's metadata is
+    read once (sampling every part each time took a growing share of a core from the workers being measured)."""
     import pyarrow.parquet as pq  # noqa: PLC0415
 
-    seen: dict[str, int] = {}
+    rows_of: dict[str, int] = {}  # successful reads only: a part merged away meanwhile is counted in the summary
 
-    def rows(p: Path) -> int:
+    def rows(p: Path) -> int | None:
         with contextlib.suppress(OSError):
             return pq.read_metadata(p).num_rows
-        return 0
+        return None
 
     def count() -> int:
         pending = out / "_pending"
-        for p in pending.glob("summary-*.parquet") if pending.is_dir() else []:
-            if p.name not in seen:
-                seen[p.name] = rows(p)
-        merged = rows(out / "summary.parquet") if (out / "summary.parquet").exists() else 0
-        return max(merged, sum(seen.values()))  # merged parts leave _pending; their rows stay counted in seen
+        parts = list(pending.glob("summary-*.parquet")) if pending.is_dir() else []
+        for p in parts:
+            if p.name not in rows_of and (n := rows(p)) is not None:
+                rows_of[p.name] = n
+        merged = (rows(out / "summary.parquet") or 0) if (out / "summary.parquet").exists() else 0
+        return merged + sum(rows_of.get(p.name, 0) for p in parts)
 
     return count
 

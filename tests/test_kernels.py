@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from numba import njit, prange
+from numba import get_thread_id, njit, prange
 
 from collabsim import kernels
 from collabsim.engine import Engine, aggregate_needs, make_plan
@@ -146,6 +146,42 @@ def test_each_chunk_of_a_parallel_loop_is_taken_exactly_once(n):
         numba.set_num_threads(before)
     assert (taken == 1).all()
     assert ticket[0] == 2 * n  # n tickets taken, and each of the n iterations' last try found none left
+
+
+@njit(parallel=True)
+def _slow_first_item(n, spin, ticket):
+    """The ticket loop where item 0 takes long (``spin`` steps) and the others nothing: which thread took each."""
+    who = np.full(n, -1, np.int64)
+    sink = np.zeros(n)
+    for _ in prange(n):
+        j = kernels._take_ticket(ticket)
+        while j < n:
+            who[j] = get_thread_id()
+            if j == 0:
+                x = 0.0
+                for k in range(spin):
+                    x += math.sqrt(k)
+                sink[j] = x
+            j = kernels._take_ticket(ticket)
+    return who
+
+
+def test_a_free_thread_takes_the_chunks_a_busy_one_cannot():
+    """Chunks are handed out by ticket, not in one equal block per thread: while one thread is busy with a slow
+    first chunk, the other takes the rest. (A static split would leave the busy thread half of them.)"""
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two threads")
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        _slow_first_item(64, 10, np.zeros(1, np.int64))  # compile
+        who = _slow_first_item(64, 50_000_000, np.zeros(1, np.int64))  # item 0: about 50 ms of arithmetic
+    finally:
+        numba.set_num_threads(before)
+    assert (who >= 0).all()
+    assert (who == who[0]).sum() < 32  # a static split gives the thread of item 0 items 0..31
 
 
 def test_parallel_elementwise_kernels_equal_their_serial_loops(midsize):

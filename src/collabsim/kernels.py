@@ -133,6 +133,13 @@ def _take_ticket(typingctx, counter):
     return sig, codegen
 
 
+@njit(cache=True)
+def _ticket_counter():
+    """A fresh ticket counter. Allocated here, not in the parallel function: there numba turns np.zeros into a
+    parallel loop of its own, one more region (and wake-up) per call."""
+    return np.zeros(1, np.int64)
+
+
 # A parallel region pays when its work takes longer than waking the other threads, which sleep between regions
 # (OMP_WAIT_POLICY=PASSIVE): 10-70 us a region on the test machines, about what one thread does in 2**18
 # element-operations (a mask set; a row for one entity is about 2, a dyad value averaged about 4, measured at national
@@ -211,7 +218,7 @@ def _rules_range(lo, hi, X, active, stage_bits, mech_cols, mech_ptr, rule_idx, t
 def _apply_rules_parallel(X, active, stage_bits, mech_cols, mech_ptr, rule_idx, table, S, reads, pre):
     n = X.shape[1]
     n_items = (n + CHUNK - 1) // CHUNK
-    ticket = np.zeros(1, np.int64)
+    ticket = _ticket_counter()
     for _ in prange(n_items):
         ch = _take_ticket(ticket)
         while ch < n_items:
@@ -290,7 +297,7 @@ def _dyad_means_chunk(lo, hi, D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, co
 def _dyad_means_parallel(D, mem_dyad_ptr, dyad_dst, mem_active, cnt, DM, cols):
     n_mem = len(mem_active)
     n_items = (n_mem + MEANS_CHUNK - 1) // MEANS_CHUNK
-    ticket = np.zeros(1, np.int64)
+    ticket = _ticket_counter()
     for _ in prange(n_items):  # memberships are independent: the same sums
         ch = _take_ticket(ticket)
         while ch < n_items:
@@ -339,7 +346,7 @@ def _collab_means_chunk(lo, hi, sources, maps, col_mem_ptr, mem_active, cnt, out
 def _collab_means_parallel(sources, maps, col_mem_ptr, mem_active, cnt, outs, cols):
     n_col = len(cnt)
     n_items = (n_col + COLLAB_CHUNK - 1) // COLLAB_CHUNK
-    ticket = np.zeros(1, np.int64)
+    ticket = _ticket_counter()
     for _ in prange(n_items):  # collaborations are independent
         ch = _take_ticket(ticket)
         while ch < n_items:
@@ -377,7 +384,7 @@ def _org_means_of_one(row, idx, mem_org, mem_active, cnt, acc):
 @njit(cache=True, parallel=True)
 def _org_means_parallel(sources, maps, mem_org, mem_active, cnt, outs, items):
     n_items = len(items)
-    ticket = np.zeros(1, np.int64)
+    ticket = _ticket_counter()
     for _ in prange(n_items):  # each (aggregate, variable) scatters into its own row: no shared target
         j = _take_ticket(ticket)
         while j < n_items:
@@ -510,7 +517,7 @@ def _member_bits(lo, hi, col_stage, mem_col, bits_m):
 def _member_bits_parallel(col_stage, mem_col, bits_m):
     n = len(bits_m)
     n_items = (n + CHUNK - 1) // CHUNK
-    ticket = np.zeros(1, np.int64)
+    ticket = _ticket_counter()
     for _ in prange(n_items):
         ch = _take_ticket(ticket)
         while ch < n_items:
@@ -641,7 +648,7 @@ def _dyads_and_members(lo, hi, D, M, masks, topo, rows, rule_idx, table, S, d_re
 @njit(cache=True, parallel=True)
 def _dyads_and_members_parallel(bounds, D, M, masks, topo, rows, rule_idx, table, S, d_reads, m_reads, hoisted, DM, dm):
     n_items = len(bounds) - 1
-    ticket = np.zeros(1, np.int64)
+    ticket = _ticket_counter()
     for _ in prange(n_items):  # (flat tuples only: numba's parallel regions take no nested ones)
         j = _take_ticket(ticket)
         while j < n_items:
@@ -817,7 +824,7 @@ def _trust_resets(lo, hi, P, O, D, mem_org, mem_active, dyad_src, dyad_dst):
 def _org_events_parallel(t, salt, P, O, workforce_base):
     n = O.shape[1]
     n_items = (n + CHUNK - 1) // CHUNK
-    ticket = np.zeros(1, np.int64)
+    ticket = _ticket_counter()
     for _ in prange(n_items):
         ch = _take_ticket(ticket)
         while ch < n_items:
@@ -885,7 +892,7 @@ def _dyads_month(lo, hi, its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col
 def _dyads_month_parallel(its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d):
     n = D.shape[1]
     n_items = (n + CHUNK - 1) // CHUNK
-    ticket = np.zeros(1, np.int64)
+    ticket = _ticket_counter()
     for _ in prange(n_items):
         ch = _take_ticket(ticket)
         while ch < n_items:
@@ -925,7 +932,7 @@ def _threshold(lo, hi, P, M):
 def _threshold_parallel(P, M):
     n = M.shape[1]
     n_items = (n + CHUNK - 1) // CHUNK
-    ticket = np.zeros(1, np.int64)
+    ticket = _ticket_counter()
     for _ in prange(n_items):
         ch = _take_ticket(ticket)
         while ch < n_items:

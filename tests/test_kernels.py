@@ -1,9 +1,11 @@
 """Kernel numerics that the oracle cannot see: the inlined expm1 against the C library, and the dyad rows summed once
 per membership against the same rows summed per dyad."""
 
+import contextlib
 import dataclasses
 import math
 
+import numba
 import numpy as np
 import pytest
 from numba import get_thread_id, njit, prange
@@ -106,18 +108,23 @@ def midsize():
     return e
 
 
-def _both(serial, parallel, arrays):
-    """Run serial(copies) and parallel(other copies) on two threads where the machine has them; the copies after."""
-    import numba
-
-    a, b = [x.copy() for x in arrays], [x.copy() for x in arrays]
-    serial(*a)
+@contextlib.contextmanager
+def _two_threads():
+    """Numba runs on two threads inside the block where the machine has them."""
     before = numba.get_num_threads()
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     try:
-        parallel(*b)
+        yield
     finally:
         numba.set_num_threads(before)
+
+
+def _both(serial, parallel, arrays):
+    """Run serial(copies) and parallel(other copies) on two threads where the machine has them; the copies after."""
+    a, b = [x.copy() for x in arrays], [x.copy() for x in arrays]
+    serial(*a)
+    with _two_threads():
+        parallel(*b)
     return a, b
 
 
@@ -135,15 +142,9 @@ def _take_all(n, ticket):
 
 @pytest.mark.parametrize("n", [0, 1, 2, 7, 1000])
 def test_each_chunk_of_a_parallel_loop_is_taken_exactly_once(n):
-    import numba
-
     ticket = np.zeros(1, np.int64)
-    before = numba.get_num_threads()
-    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-    try:
+    with _two_threads():
         taken = _take_all(n, ticket)
-    finally:
-        numba.set_num_threads(before)
     assert (taken == 1).all()
     assert ticket[0] == 2 * n  # n tickets taken, and each of the n iterations' last try found none left
 
@@ -169,17 +170,11 @@ def _slow_first_item(n, spin, ticket):
 def test_a_free_thread_takes_the_chunks_a_busy_one_cannot():
     """Chunks are handed out by ticket, not in one equal block per thread: while one thread is busy with a slow
     first chunk, the other takes the rest. (A static split would leave the busy thread half of them.)"""
-    import numba
-
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs two threads")
-    before = numba.get_num_threads()
-    numba.set_num_threads(2)
-    try:
+    with _two_threads():
         _slow_first_item(64, 10, np.zeros(1, np.int64))  # compile
         who = _slow_first_item(64, 50_000_000, np.zeros(1, np.int64))  # item 0: about 50 ms of arithmetic
-    finally:
-        numba.set_num_threads(before)
     assert (who >= 0).all()
     assert (who == who[0]).sum() < 32  # a static split gives the thread of item 0 items 0..31
 

@@ -1,16 +1,34 @@
 """Smoke run of the benchmark harness at tiny size: it runs and reports; it never asserts a time."""
 
+from contextlib import contextmanager
+
 import numba
+import numpy as np
 
 from collabsim import bench
 from collabsim.cli import build_parser
+from collabsim.variables import N_VARS, Level
+
+
+@contextmanager
+def _threads(n):
+    before = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def test_harness_measures_a_tiny_configuration():
     sc = bench.scenario_for(12, "mandated", 3, 4)
     row = bench.time_engine(sc, seed=0)
     assert row["orgs"] == 12 and row["dyads"] == 4 * 3 * 2  # four groups of three: six ordered pairs each
-    assert set(row) == {"setup_s", "run_s", "dyads", "orgs"}
+    assert set(row) == {"setup_s", "run_s", "dyads", "orgs", "memory_bytes"}
+    # a dyad's arrays: its float64 variables, source and destination (int32), base IT, collaboration and
+    # organisation maps (int64)
+    assert row["memory_bytes"]["dyad"] == row["dyads"] * (8 * N_VARS[Level.DYAD] + 4 + 4 + 8 + 8 + 8)
+    assert row["memory_bytes"]["organisation"] > row["orgs"] * 8 * N_VARS[Level.ORG]
     assert bench.time_reference(sc, seed=0, months=1) >= 0.0
     assert bench.stats([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
     assert set(bench.QUICK) <= set(bench.CONFIGS)
@@ -22,6 +40,8 @@ def test_speedup_runs_both_thread_counts_and_compares_their_states():
     out = bench.time_speedup(sc, repeats=2, threads=threads)
     assert out["threads"] == threads and out["ratio"]["n"] == 2 and out["ratio"]["min"] > 0.0
     assert out["identical"]  # a run ends in the same state on one thread and on several
+    assert set(out["machine"]) == {"compute", "stream"}  # the ideal loops, timed beside each seed
+    assert all(m["n"] == 2 and m["min"] > 0.0 for m in out["machine"].values())
     assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # the caller's setting is restored
     a, b = (bench.time_engine(sc, seed, digest=True)["digest"] for seed in (0, 1))
     assert a != b  # the digest tells different runs apart
@@ -41,3 +61,42 @@ def test_bench_repeats_overrides_the_configurations_and_rejects_non_positive(cap
         assert cli.main(["bench", "--repeats", bad]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("collabsim: error: argument --repeats") and repr(bad) in err and ">= 1" in err
+
+
+def test_machine_probes_compute_what_they_say_on_any_number_of_threads():
+    from collabsim import probe
+
+    out = np.zeros(probe.ITEMS)
+    src = np.linspace(0.0, 1.0, 1_000)
+    dst = np.empty_like(src)
+    x = (np.arange(probe.ITEMS)[:, None] + np.arange(probe.WIDTH)[None, :]) * 1e-3
+    for _ in range(3):  # the loop's three iterations, written out in NumPy
+        x = x * (1.0 - 1e-9 * x) + 1e-7
+    with _threads(min(2, numba.config.NUMBA_NUM_THREADS)):
+        probe.compute_loop(3, out)
+        probe.stream_loop(src, dst)
+    np.testing.assert_allclose(out, x.sum(axis=1), rtol=1e-13)  # every item, by whichever thread (NumPy sums pairwise)
+    np.testing.assert_array_equal(dst, 1.0001 * src + 0.5)
+    assert set(probe.probes(compute_reps=1, stream_values=64, passes=1)) == {"compute", "stream"}
+
+
+def test_scaling_exponent_and_summary_recover_a_known_power_law():
+    def row(dyads, regime="mandated"):  # time a month = 1e-8 dyads^0.9; set-up = 2e-6 dyads (linear)
+        return {
+            "regime": regime,
+            "dyads": dyads,
+            "orgs": dyads // 6,
+            "months": 10,
+            "run_s": {"median": 10 * 1e-8 * dyads**0.9},
+            "setup_s": {"median": 2e-6 * dyads},
+            "memory_bytes": {"dyad": 168 * dyads, "organisation": 1000 * (dyads // 6), "membership": 0},
+        }
+
+    rows = [row(n) for n in (4_000, 42_000, 180_000, 1_000_000)]
+    assert abs(bench.scaling_exponent(rows) - 0.9) < 1e-12
+    assert 0.9 < bench.scaling_exponent(rows, with_setup=True) < 1.0  # a linear set-up pulls it towards 1
+    results = {str(r["dyads"]): r for r in rows} | {"voluntary": row(20_000_000, "voluntary")}
+    memory, scaling = bench.summary_lines(results)
+    assert "(voluntary): 168 B a dyad, 1,000 B an organisation" in memory
+    assert "4,000 to 1,000,000 dyads" in scaling and "dyads^0.90 (months only)" in scaling  # voluntary left out
+    assert len(bench.summary_lines({k: results[k] for k in ("4000", "42000")})) == 1  # two points: no fit

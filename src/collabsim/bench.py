@@ -3,6 +3,7 @@
     collabsim bench --quick                           # small and medium, a minute or two
     collabsim bench --json results.json               # every configuration up to 10^6 dyads
     collabsim bench --only national --threads 1
+    collabsim bench --only large dyads-1e6 --reference-months 1   # the Mesa reference at 30,000 and 100,000 orgs
     collabsim bench --only large --speedup            # all threads against one, side by side, same bits checked
     collabsim bench --only large --speedup --repeats 9    # more seed pairs: a steadier median on a shared machine
     python benchmarks/run.py ...                      # the same, from a checkout
@@ -11,8 +12,9 @@
 Reports, per configuration: set-up (population, partner search) and run time (median, min, max over repeats;
 compilation excluded by a warm-up run), dyad-updates per second, and, where the plain-Python Mesa reference is
 run too (a few months, per-month time extrapolated), the engine/reference speed ratio; with ``--speedup``, the
-speed-up of all threads over one, timed seed by seed side by side, and whether both end in the same state bit for
-bit (``DIFFER`` flags a pair that does not). The first-ever compile
+speed-up of all threads over one, timed seed by seed side by side, whether both end in the same state bit for
+bit (``DIFFER`` flags a pair that does not), and the speed-up of two ideal parallel loops timed beside each seed
+(``collabsim.probe``: what the machine itself allowed at those moments). The first-ever compile
 time is measured in a fresh process with an empty numba cache. Nothing is asserted: speed is measured, not tested.
 """
 
@@ -71,6 +73,7 @@ def time_engine(sc, seed: int, digest: bool = False) -> dict:
     e.run()
     t2 = time.perf_counter()
     row = {"setup_s": t1 - t0, "run_s": t2 - t1, "dyads": e.state.n_dyad, "orgs": e.state.n_org}
+    row["memory_bytes"] = e.memory_bytes()
     if digest:
         st = e.state
         row["digest"] = hashlib.sha256(b"".join(a.tobytes() for a in (st.O, st.K, st.M, st.D))).hexdigest()
@@ -80,12 +83,22 @@ def time_engine(sc, seed: int, digest: bool = False) -> dict:
 def time_speedup(sc, repeats: int, threads: int) -> dict:
     """Run time on ``threads`` against one thread, measured side by side: each seed runs on both, alternating which
     goes first, so drifts in the machine's speed hit both alike. Reports the median and range of the per-seed
-    ratios, and whether every pair ended with the same state, bit for bit."""
+    ratios, and whether every pair ended with the same state, bit for bit. Beside each seed the same is measured for
+    two ideal parallel loops (``collabsim.probe``: compute-bound and memory-streaming), so that the model's speed-up
+    can be read against what the machine allowed at those moments."""
     import numba  # noqa: PLC0415
 
+    from collabsim.probe import probes  # noqa: PLC0415
+
+    loops = probes()
     before = numba.get_num_threads()
     ratios, same = [], True
+    machine: dict[str, list[float]] = {name: [] for name in loops}
     try:
+        for th in (threads, 1):  # compile the loops (or load them) and touch their arrays once
+            numba.set_num_threads(th)
+            for loop in loops.values():
+                loop()
         for seed in range(repeats):
             order = (threads, 1) if seed % 2 == 0 else (1, threads)
             rows = {}
@@ -94,9 +107,22 @@ def time_speedup(sc, repeats: int, threads: int) -> dict:
                 rows[th] = time_engine(sc, seed, digest=True)
             ratios.append(rows[1]["run_s"] / rows[threads]["run_s"])
             same = same and rows[1]["digest"] == rows[threads]["digest"]
+            for name, loop in loops.items():
+                took = {}
+                for th in order:
+                    numba.set_num_threads(th)
+                    t = time.perf_counter()
+                    loop()
+                    took[th] = time.perf_counter() - t
+                machine[name].append(took[1] / took[threads])
     finally:
         numba.set_num_threads(before)
-    return {"threads": threads, "ratio": stats(ratios), "identical": same}
+    return {
+        "threads": threads,
+        "ratio": stats(ratios),
+        "identical": same,
+        "machine": {name: stats(r) for name, r in machine.items()},
+    }
 
 
 def time_reference(sc, seed: int, months: int) -> float:
@@ -108,6 +134,40 @@ def time_reference(sc, seed: int, months: int) -> float:
     for _ in range(months):
         ref.step()
     return (time.perf_counter() - t) / months
+
+
+def scaling_exponent(rows: list[dict], with_setup: bool = False) -> float:
+    """The fitted exponent b of time a month ~ dyads^b (least squares on logs) over the rows given; with_setup: the
+    set-up (population and partner search) spread over the months too."""
+    import numpy as np  # noqa: PLC0415
+
+    per_month = [(r["run_s"]["median"] + (r["setup_s"]["median"] if with_setup else 0.0)) / r["months"] for r in rows]
+    return float(np.polyfit(np.log([r["dyads"] for r in rows]), np.log(per_month), 1)[0])
+
+
+def summary_lines(results: dict[str, dict]) -> list[str]:
+    """Memory per dyad and per organisation (from the largest configuration run) and, when three or more mandated
+    configurations of at least 1,000 dyads ran, the scaling exponent of time a month against dyads."""
+    if not results:
+        return []
+    name, big = max(results.items(), key=lambda kv: kv[1]["dyads"])
+    mem = big["memory_bytes"]
+    lines = [
+        f"memory of the model's arrays ({name}): {mem['dyad'] / big['dyads']:,.0f} B a dyad, "
+        f"{mem['organisation'] / big['orgs']:,.0f} B an organisation; {sum(mem.values()) / 1e6:,.1f} MB in all "
+        "(memberships and collaborations included)"
+    ]
+    curve = sorted(
+        (r for r in results.values() if r["regime"] == "mandated" and r["dyads"] >= 1000), key=lambda r: r["dyads"]
+    )
+    if len(curve) >= 3:
+        span = f"{curve[0]['dyads']:,} to {curve[-1]['dyads']:,} dyads"
+        lines.append(
+            f"scaling over the mandated configurations, {span}: time a month ~ dyads^"
+            f"{scaling_exponent(curve):.2f} (months only), ^{scaling_exponent(curve, with_setup=True):.2f} "
+            "(set-up and partner search included)"
+        )
+    return lines
 
 
 def stats(values: list[float]) -> dict:
@@ -164,6 +224,13 @@ def build_parser(ap: argparse.ArgumentParser | None = None) -> argparse.Argument
         help="runs (seeds) per configuration, and pairs for --speedup; default: each configuration's own "
         "(on a shared machine a few more pairs narrow the speed-up's median)",
     )
+    ap.add_argument(
+        "--reference-months",
+        type=_positive_int,
+        metavar="N",
+        help="run the Mesa reference N months for every configuration (default: a few months where it takes under "
+        "a minute; none for large and dyads-1e6, where one month takes minutes)",
+    )
     ap.add_argument("--compile", action="store_true", help="also measure the first-ever compile time")
     ap.add_argument("--json", help="write the results to this file")
     return ap
@@ -199,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for name in names:
         n, regime, group, months, repeats, ref_months = CONFIGS[name]
+        ref_months = args.reference_months or ref_months
         chosen = args.repeats
         repeats = chosen or repeats
         sc = scenario_for(n, regime, group, months)
@@ -213,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
             "setup_s": stats([r["setup_s"] for r in runs]),
             "run_s": run_s,
             "dyad_updates_per_s": runs[0]["dyads"] * months / run_s["median"],
+            "memory_bytes": runs[0]["memory_bytes"],
         }
         ratio = ""
         if ref_months:
@@ -232,6 +301,15 @@ def run(args: argparse.Namespace) -> int:
             f"{run_s['median']:>16.3f}{row['dyad_updates_per_s'] / 1e6:>14.1f}{ratio:>13}{speedup:>22}",
             flush=True,
         )
+        if speedup:
+            m = row["speedup"]["machine"]
+            print(
+                f"{'':<20}the machine at the same moments, {row['speedup']['threads']} threads against 1: "
+                + ", ".join(f"{k} loop {v['median']:.2f} ({v['min']:.2f}-{v['max']:.2f})" for k, v in m.items()),
+                flush=True,
+            )
+    for line in summary_lines(out["results"]):
+        print(line)
     if args.compile:
         out["first_compile_s"] = first_compile_seconds()
         print(f"first-ever compile: {out['first_compile_s']:.1f} s")

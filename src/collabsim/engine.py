@@ -403,6 +403,40 @@ class Engine:
         self.col_cov = coverage_draws(self.pair_salt, st.n_col)
         self._shape = (st.n_col, st.n_mem, st.n_dyad)
 
+    def memory_bytes(self) -> dict[str, int]:
+        """Bytes of the model's arrays by the entity they grow with: the state, the aggregates and the index maps,
+        not the kernels' per-call scratch (``collabsim bench`` reports them per dyad and per organisation)."""
+        st = self.state
+        self._allocate()
+        by_level = {
+            "dyad": (st.D, st.dyad_src, st.dyad_dst, st.dyad_it_base, self.dyad_col, self.dyad_org),
+            "membership": (st.M, st.mem_org, st.mem_col, st.mem_active, st.mem_stall, st.mem_dyad_ptr, self.DM),
+            "collaboration": (
+                st.K,
+                st.K_design,
+                st.col_type,
+                st.col_stage,
+                st.col_formed,
+                st.col_stage_since,
+                st.col_synergy_month,
+                st.col_quick_win_done,
+                st.col_mem_ptr,
+                self.col_cov,
+                self.DK,
+                self.MK,
+                self.OK,
+            ),
+            "organisation": (
+                st.O,
+                st.org_workforce_base,
+                self.DO,
+                self.MO,
+                self.KO,
+                *(v for v in vars(st.pop).values() if isinstance(v, np.ndarray)),
+            ),
+        }
+        return {level: sum(a.nbytes for a in arrays) for level, arrays in by_level.items()}
+
     @property
     def agg(self) -> tuple[np.ndarray, ...]:
         """The aggregate arrays in the kernels' order: DM, DK, MK, OK, DO, MO, KO."""

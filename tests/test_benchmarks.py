@@ -24,11 +24,13 @@ def test_harness_measures_a_tiny_configuration():
     sc = bench.scenario_for(12, "mandated", 3, 4)
     row = bench.time_engine(sc, seed=0)
     assert row["orgs"] == 12 and row["dyads"] == 4 * 3 * 2  # four groups of three: six ordered pairs each
-    assert set(row) == {"setup_s", "run_s", "dyads", "orgs", "memory_bytes"}
+    assert set(row) == {"setup_s", "run_s", "dyads", "orgs", "memory_bytes", "entities"}
+    assert row["entities"] == {"dyad": 24, "membership": 12, "collaboration": 4, "organisation": 12}
     # a dyad's arrays: its float64 variables, source and destination (int32), base IT, collaboration and
     # organisation maps (int64)
     assert row["memory_bytes"]["dyad"] == row["dyads"] * (8 * N_VARS[Level.DYAD] + 4 + 4 + 8 + 8 + 8)
     assert row["memory_bytes"]["organisation"] > row["orgs"] * 8 * N_VARS[Level.ORG]
+    assert row["memory_bytes"]["records"] > 0  # the four recorded months
     assert bench.time_reference(sc, seed=0, months=1) >= 0.0
     assert bench.stats([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
     assert set(bench.QUICK) <= set(bench.CONFIGS)
@@ -37,11 +39,13 @@ def test_harness_measures_a_tiny_configuration():
 def test_speedup_runs_both_thread_counts_and_compares_their_states():
     threads = min(2, numba.config.NUMBA_NUM_THREADS)
     sc = bench.scenario_for(12, "mandated", 3, 4)
-    out = bench.time_speedup(sc, repeats=2, threads=threads)
+    calls = []
+    loops = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}  # stand-ins for the ideal loops
+    out = bench.time_speedup(sc, repeats=2, threads=threads, loops=loops)
     assert out["threads"] == threads and out["ratio"]["n"] == 2 and out["ratio"]["min"] > 0.0
     assert out["identical"]  # a run ends in the same state on one thread and on several
-    assert set(out["machine"]) == {"compute", "stream"}  # the ideal loops, timed beside each seed
-    assert all(m["n"] == 2 and m["min"] > 0.0 for m in out["machine"].values())
+    assert set(out["ideal_loops"]) == {"a", "b"} and all(m["n"] == 2 for m in out["ideal_loops"].values())
+    assert calls == ["a", "b"] * 2 + ["a", "a", "b", "b"] * 2  # warmed up on both thread counts; a seed: each on both
     assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # the caller's setting is restored
     a, b = (bench.time_engine(sc, seed, digest=True)["digest"] for seed in (0, 1))
     assert a != b  # the digest tells different runs apart
@@ -77,26 +81,44 @@ def test_machine_probes_compute_what_they_say_on_any_number_of_threads():
         probe.stream_loop(src, dst)
     np.testing.assert_allclose(out, x.sum(axis=1), rtol=1e-13)  # every item, by whichever thread (NumPy sums pairwise)
     np.testing.assert_array_equal(dst, 1.0001 * src + 0.5)
-    assert set(probe.probes(compute_reps=1, stream_values=64, passes=1)) == {"compute", "stream"}
+    loops = probe.probes(compute_reps=1, stream_values=64, passes=1)
+    assert set(loops) == {"compute", "stream"} and all(loop() is None for loop in loops.values())
 
 
-def test_scaling_exponent_and_summary_recover_a_known_power_law():
-    def row(dyads, regime="mandated"):  # time a month = 1e-8 dyads^0.9; set-up = 2e-6 dyads (linear)
+def test_scaling_exponents_and_summary_recover_known_power_laws():
+    def row(dyads, months, regime="mandated"):  # a month takes 1e-8 dyads^0.9 s; the set-up 2e-6 dyads^1.2 s
+        n = {"dyad": dyads, "membership": dyads // 6, "collaboration": dyads // 42, "organisation": dyads // 6}
         return {
             "regime": regime,
             "dyads": dyads,
-            "orgs": dyads // 6,
-            "months": 10,
-            "run_s": {"median": 10 * 1e-8 * dyads**0.9},
-            "setup_s": {"median": 2e-6 * dyads},
-            "memory_bytes": {"dyad": 168 * dyads, "organisation": 1000 * (dyads // 6), "membership": 0},
+            "months": months,
+            "run_s": {"median": months * 1e-8 * dyads**0.9},
+            "setup_s": {"median": 2e-6 * dyads**1.2},
+            "entities": n,
+            "memory_bytes": {
+                "dyad": 168 * dyads,
+                "membership": 0,
+                "collaboration": 0,
+                "organisation": 1000 * n["organisation"],
+                "records": 10**6,
+            },
         }
 
-    rows = [row(n) for n in (4_000, 42_000, 180_000, 1_000_000)]
+    rows = [row(4_000, 120), row(42_000, 120), row(180_000, 60), row(1_000_000, 12)]  # the horizons differ
     assert abs(bench.scaling_exponent(rows) - 0.9) < 1e-12
-    assert 0.9 < bench.scaling_exponent(rows, with_setup=True) < 1.0  # a linear set-up pulls it towards 1
-    results = {str(r["dyads"]): r for r in rows} | {"voluntary": row(20_000_000, "voluntary")}
-    memory, scaling = bench.summary_lines(results)
-    assert "(voluntary): 168 B a dyad, 1,000 B an organisation" in memory
-    assert "4,000 to 1,000,000 dyads" in scaling and "dyads^0.90 (months only)" in scaling  # voluntary left out
-    assert len(bench.summary_lines({k: results[k] for k in ("4000", "42000")})) == 1  # two points: no fit
+    assert abs(bench.scaling_exponent(rows, "setup") - 1.2) < 1e-12
+    results = {str(r["dyads"]): r for r in rows} | {"voluntary": row(20_000_000, 12, "voluntary")}
+    s = bench.summary(results)
+    assert s["memory_from"] == "voluntary" and s["bytes_per"]["dyad"] == 168 and s["bytes_per"]["organisation"] == 1000
+    assert s["scaling"]["dyads"] == [4_000, 1_000_000]  # the voluntary configuration is left out of the curve
+    memory, scaling = bench.summary_lines(s)
+    assert "168 B a dyad" in memory and "1,000 B an organisation" in memory
+    assert "dyads^0.90" in scaling and "dyads^1.20" in scaling
+    small = {k: results[k] for k in ("4000", "42000")} | {"tiny": row(500, 120)}  # under 1,000 dyads: not in the fit
+    assert "scaling" not in bench.summary(small) and len(bench.summary_lines(bench.summary(small))) == 1
+    assert bench.summary({}) == {} and bench.summary_lines({}) == []
+
+
+def test_reference_months_option_overrides_the_configurations():
+    assert build_parser().parse_args(["bench", "--only", "large", "--reference-months", "1"]).reference_months == 1
+    assert build_parser().parse_args(["bench"]).reference_months is None  # each configuration's own

@@ -74,26 +74,29 @@ def time_engine(sc, seed: int, digest: bool = False) -> dict:
     t2 = time.perf_counter()
     row = {"setup_s": t1 - t0, "run_s": t2 - t1, "dyads": e.state.n_dyad, "orgs": e.state.n_org}
     row["memory_bytes"] = e.memory_bytes()
+    st = e.state
+    row["entities"] = {"dyad": st.n_dyad, "membership": st.n_mem, "collaboration": st.n_col, "organisation": st.n_org}
     if digest:
         st = e.state
         row["digest"] = hashlib.sha256(b"".join(a.tobytes() for a in (st.O, st.K, st.M, st.D))).hexdigest()
     return row
 
 
-def time_speedup(sc, repeats: int, threads: int) -> dict:
+def time_speedup(sc, repeats: int, threads: int, loops: dict | None = None) -> dict:
     """Run time on ``threads`` against one thread, measured side by side: each seed runs on both, alternating which
     goes first, so drifts in the machine's speed hit both alike. Reports the median and range of the per-seed
     ratios, and whether every pair ended with the same state, bit for bit. Beside each seed the same is measured for
     two ideal parallel loops (``collabsim.probe``: compute-bound and memory-streaming), so that the model's speed-up
-    can be read against what the machine allowed at those moments."""
+    can be read against what the machine allowed at those moments (``loops``: name -> call; default
+    ``probe.probes()``)."""
     import numba  # noqa: PLC0415
 
     from collabsim.probe import probes  # noqa: PLC0415
 
-    loops = probes()
+    loops = loops or probes()
     before = numba.get_num_threads()
     ratios, same = [], True
-    machine: dict[str, list[float]] = {name: [] for name in loops}
+    ideal: dict[str, list[float]] = {name: [] for name in loops}
     try:
         for th in (threads, 1):  # compile the loops (or load them) and touch their arrays once
             numba.set_num_threads(th)
@@ -114,14 +117,14 @@ def time_speedup(sc, repeats: int, threads: int) -> dict:
                     t = time.perf_counter()
                     loop()
                     took[th] = time.perf_counter() - t
-                machine[name].append(took[1] / took[threads])
+                ideal[name].append(took[1] / took[threads])
     finally:
         numba.set_num_threads(before)
     return {
         "threads": threads,
         "ratio": stats(ratios),
         "identical": same,
-        "machine": {name: stats(r) for name, r in machine.items()},
+        "ideal_loops": {name: stats(r) for name, r in ideal.items()},
     }
 
 
@@ -136,36 +139,55 @@ def time_reference(sc, seed: int, months: int) -> float:
     return (time.perf_counter() - t) / months
 
 
-def scaling_exponent(rows: list[dict], with_setup: bool = False) -> float:
-    """The fitted exponent b of time a month ~ dyads^b (least squares on logs) over the rows given; with_setup: the
-    set-up (population and partner search) spread over the months too."""
+def scaling_exponent(rows: list[dict], key: str = "run") -> float:
+    """The fitted exponent b of time ~ dyads^b (least squares on logs) over the rows given. key "run": the run's time
+    a month; "setup": the set-up (population and month-0 partner search), which happens once whatever the horizon."""
     import numpy as np  # noqa: PLC0415
 
-    per_month = [(r["run_s"]["median"] + (r["setup_s"]["median"] if with_setup else 0.0)) / r["months"] for r in rows]
-    return float(np.polyfit(np.log([r["dyads"] for r in rows]), np.log(per_month), 1)[0])
+    times = [r["run_s"]["median"] / r["months"] if key == "run" else r["setup_s"]["median"] for r in rows]
+    return float(np.polyfit(np.log([r["dyads"] for r in rows]), np.log(times), 1)[0])
 
 
-def summary_lines(results: dict[str, dict]) -> list[str]:
-    """Memory per dyad and per organisation (from the largest configuration run) and, when three or more mandated
-    configurations of at least 1,000 dyads ran, the scaling exponent of time a month against dyads."""
+def summary(results: dict[str, dict]) -> dict:
+    """Memory per dyad, membership, collaboration and organisation (from the largest configuration run) and, when
+    three or more mandated configurations of at least 1,000 dyads ran, the scaling exponents against dyads."""
     if not results:
-        return []
+        return {}
     name, big = max(results.items(), key=lambda kv: kv[1]["dyads"])
-    mem = big["memory_bytes"]
-    lines = [
-        f"memory of the model's arrays ({name}): {mem['dyad'] / big['dyads']:,.0f} B a dyad, "
-        f"{mem['organisation'] / big['orgs']:,.0f} B an organisation; {sum(mem.values()) / 1e6:,.1f} MB in all "
-        "(memberships and collaborations included)"
-    ]
+    mem, n = big["memory_bytes"], big["entities"]
+    out = {
+        "memory_from": name,
+        "bytes_per": {level: mem[level] / max(n[level], 1) for level in n},
+        "memory_mb": sum(mem.values()) / 1e6,
+    }
     curve = sorted(
         (r for r in results.values() if r["regime"] == "mandated" and r["dyads"] >= 1000), key=lambda r: r["dyads"]
     )
     if len(curve) >= 3:
-        span = f"{curve[0]['dyads']:,} to {curve[-1]['dyads']:,} dyads"
+        out["scaling"] = {
+            "dyads": [curve[0]["dyads"], curve[-1]["dyads"]],
+            "run_per_month": scaling_exponent(curve),
+            "setup": scaling_exponent(curve, "setup"),
+        }
+    return out
+
+
+def summary_lines(s: dict) -> list[str]:
+    """``summary`` as the lines the table ends with."""
+    if not s:
+        return []
+    b = s["bytes_per"]
+    lines = [
+        f"memory of the model's arrays ({s['memory_from']}): {b['dyad']:,.0f} B a dyad, {b['membership']:,.0f} B a "
+        f"membership, {b['collaboration']:,.0f} B a collaboration, {b['organisation']:,.0f} B an organisation; "
+        f"{s['memory_mb']:,.1f} MB in all with the recorded months"
+    ]
+    if "scaling" in s:
+        sc = s["scaling"]
         lines.append(
-            f"scaling over the mandated configurations, {span}: time a month ~ dyads^"
-            f"{scaling_exponent(curve):.2f} (months only), ^{scaling_exponent(curve, with_setup=True):.2f} "
-            "(set-up and partner search included)"
+            f"scaling over the mandated configurations, {sc['dyads'][0]:,} to {sc['dyads'][1]:,} dyads: "
+            f"run time a month ~ dyads^{sc['run_per_month']:.2f}; set-up (population and partner search, once a "
+            f"run) ~ dyads^{sc['setup']:.2f}"
         )
     return lines
 
@@ -282,6 +304,7 @@ def run(args: argparse.Namespace) -> int:
             "run_s": run_s,
             "dyad_updates_per_s": runs[0]["dyads"] * months / run_s["median"],
             "memory_bytes": runs[0]["memory_bytes"],
+            "entities": runs[0]["entities"],
         }
         ratio = ""
         if ref_months:
@@ -302,13 +325,14 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
         if speedup:
-            m = row["speedup"]["machine"]
+            m = row["speedup"]["ideal_loops"]
             print(
                 f"{'':<20}the machine at the same moments, {row['speedup']['threads']} threads against 1: "
                 + ", ".join(f"{k} loop {v['median']:.2f} ({v['min']:.2f}-{v['max']:.2f})" for k, v in m.items()),
                 flush=True,
             )
-    for line in summary_lines(out["results"]):
+    out["summary"] = summary(out["results"])
+    for line in summary_lines(out["summary"]):
         print(line)
     if args.compile:
         out["first_compile_s"] = first_compile_seconds()

@@ -404,8 +404,8 @@ class Engine:
         self._shape = (st.n_col, st.n_mem, st.n_dyad)
 
     def memory_bytes(self) -> dict[str, int]:
-        """Bytes of the model's arrays by the entity they grow with: the state, the aggregates and the index maps,
-        not the kernels' per-call scratch (``collabsim bench`` reports them per dyad and per organisation)."""
+        """Bytes of the model's arrays by the entity they grow with (the state, the aggregates and the index maps),
+        and of the months recorded so far; not the kernels' per-call scratch (``collabsim bench`` reports them)."""
         st = self.state
         self._allocate()
         by_level = {
@@ -435,7 +435,9 @@ class Engine:
                 *(v for v in vars(st.pop).values() if isinstance(v, np.ndarray)),
             ),
         }
-        return {level: sum(a.nbytes for a in arrays) for level, arrays in by_level.items()}
+        out = {level: sum(a.nbytes for a in arrays) for level, arrays in by_level.items()}
+        out["records"] = sum(rec.nbytes for _, rec in self.records)  # the recorded months, kept until the run ends
+        return out
 
     @property
     def agg(self) -> tuple[np.ndarray, ...]:

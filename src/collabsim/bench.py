@@ -77,7 +77,6 @@ def time_engine(sc, seed: int, digest: bool = False) -> dict:
     st = e.state
     row["entities"] = {"dyad": st.n_dyad, "membership": st.n_mem, "collaboration": st.n_col, "organisation": st.n_org}
     if digest:
-        st = e.state
         row["digest"] = hashlib.sha256(b"".join(a.tobytes() for a in (st.O, st.K, st.M, st.D))).hexdigest()
     return row
 

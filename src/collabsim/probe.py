@@ -1,11 +1,12 @@
 """Two ideal parallel loops that show what the machine allows at the moment the model is timed (``bench --speedup``).
 
-On a shared VM a thread's speed moves with the host's other tenants: an ideal loop's speed-up on two threads
-measured 1.37-2.11 within minutes on this project's machines (docs/performance.md). The model's speed-up means
+On a shared VM a thread's speed moves with the host's other tenants: the compute loop's speed-up on two threads
+measured 0.95-2.39 call by call and 1.40-2.05 as a median of 7-10 calls at different moments of one session on
+this project's machines (docs/performance.md, ninth round). The model's speed-up means
 little without the machine's at the same moments, so ``bench.time_speedup`` times these beside each seed:
 
 - ``compute``: independent work items of arithmetic on data that stays in each core's L1 cache (no memory traffic,
-  nothing shared): the upper bound for compute-bound code;
+  no shared data): the upper bound for compute-bound code;
 - ``stream``: one read and one write pass over arrays far larger than any cache: memory-bound code.
 
 Both hand out their work items by ticket, as the model's kernels do, so a faster thread takes more of them.

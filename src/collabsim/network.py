@@ -3,20 +3,21 @@
 Voluntary partnering (organisations propose to, and may be declined by, partners chosen by expected initial trust,
 proximity and complementarity) and mandated assignment by a regulator (geographic footprints, or a lower performer
 buddied with a better one). Partner search uses a k-d tree (a scan of every pair below 34 free organisations), so
-it is O(N log N), never O(N^2).
+it is O(N log N), never O(N^2); scoring the candidates and the proposals are one compiled call per search round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from numba import njit
 from scipy.spatial import cKDTree
 
 from collabsim.population import Population
-from collabsim.rng import pair_uniform
-from collabsim.rules import CompiledRules, Rule
+from collabsim.rng import splitmix_pair
+from collabsim.rules import CompiledRules
 from collabsim.scenario import PARTNERSHIP_TYPES
 from collabsim.state import CollabDesign
 from collabsim.variables import COLUMN, Level, names_at
@@ -34,61 +35,78 @@ INTERVENTION_VARS = {  # intervention type -> collaboration variable it raises (
 }
 
 
-# Dyad context variables whose value for the pair i -> j equals that for j -> i, bit for bit (distances, absolute
-# differences and draws of the unordered pair): partner search computes them once for both directions.
-SYMMETRIC_CONTEXT = frozenset(
-    (
-        "geographic_proximity",
-        "cultural_distance",
-        "it_interoperability",
-        "history_of_competition",
-        "prior_successful_collaboration",
-        "size_discrepancy",
-    )
+# The dyad context of a pair (who the partners are, not what happens between them), in the rows of _pair_context.
+PAIR_CONTEXT = (
+    "geographic_proximity",
+    "cultural_distance",
+    "it_interoperability",
+    "history_of_competition",
+    "prior_successful_collaboration",
+    "size_discrepancy",
+    "performance_gap",
+    "partner_reputation",
 )
+_PROXIMITY = PAIR_CONTEXT.index("geographic_proximity")
+_SIZE, _PERFORMANCE, _REPUTATION = (COLUMN[n] for n in ("organisation_size", "baseline_performance", "reputation"))
 
 
-def dyad_context(pop: Population, O: np.ndarray, scenario, salt: np.uint64):
-    """Return f(i, j, names=None) -> {dyad context variable: array} for ordered pairs i -> j (arrays of organisation
-    ids): every variable, or only ``names`` (partner search reads a few)."""
+@njit(cache=True, inline="always")
+def _context_value(q, a, b, orgs, p, salt):
+    """Dyad context variable q (PAIR_CONTEXT order) of the ordered pair a -> b of organisations."""
+    x, y, sector, culture, it_system, O = orgs
+    scale, culture_gap, competition, prior = p
+    cross = 1.0 if sector[a] != sector[b] else 0.0
+    lo, hi = np.uint64(min(a, b)), np.uint64(max(a, b))  # pair draws depend on the unordered pair
+    if q == 0:  # geographic proximity
+        return np.exp(-np.hypot(x[a] - x[b], y[a] - y[b]) / scale)
+    if q == 1:  # cultural distance
+        return min(1.0, abs(culture[a] - culture[b]) + culture_gap * cross)
+    if q == 2:  # IT interoperability
+        return 1.0 if it_system[a] == it_system[b] else 0.0
+    if q == 3:  # history of competition: mostly between organisations of the same sector (Ch5); half as likely across
+        return min(1.0, 2.0 * competition * splitmix_pair(salt, lo, hi, np.uint64(1))) * (1.0 - cross + 0.5 * cross)
+    if q == 4:  # prior successful collaboration
+        return 1.0 if splitmix_pair(salt, lo, hi, np.uint64(2)) < prior else 0.0
+    if q == 5:  # size discrepancy
+        return abs(O[_SIZE, a] - O[_SIZE, b])
+    if q == 6:  # performance gap
+        return max(0.0, O[_PERFORMANCE, b] - O[_PERFORMANCE, a])
+    return O[_REPUTATION, b]  # partner reputation
+
+
+@njit(cache=True)
+def _pair_context(i, j, want, orgs, p, salt):
+    """The dyad context of the ordered pairs i[n] -> j[n]: the rows of PAIR_CONTEXT flagged in ``want`` (the others
+    are NaN). Every variable but partner_reputation and performance_gap is symmetric: the same bits either way."""
+    out = np.full((len(want), len(i)), np.nan)
+    for q in range(len(want)):
+        if want[q]:
+            for n in range(len(i)):
+                out[q, n] = _context_value(q, i[n], j[n], orgs, p, salt)
+    return out
+
+
+@dataclass(frozen=True)
+class PairContext:
+    """The dyad context of pairs of one population: ``ctx(i, j)`` -> {variable: array} for the ordered pairs i -> j
+    (arrays of organisation ids). Its fields are what the compiled context reads (partner search passes them on)."""
+
+    orgs: tuple[np.ndarray, ...]  # x, y, sector, culture, it_system, O
+    params: tuple[float, float, float, float]  # proximity scale, cross-sector culture gap, competition, prior
+    salt: np.uint64
+
+    def __call__(self, i: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
+        i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+        every = np.ones(len(PAIR_CONTEXT), np.bool_)
+        return dict(zip(PAIR_CONTEXT, _pair_context(i, j, every, self.orgs, self.params, self.salt), strict=True))
+
+
+def dyad_context(pop: Population, O: np.ndarray, scenario, salt: np.uint64) -> PairContext:
+    """The dyad context of pairs of ``pop`` (organisation variables read from O when called)."""
     p = scenario.population
-
-    def f(i: np.ndarray, j: np.ndarray, names: frozenset[str] | None = None) -> dict[str, np.ndarray]:
-        def want(name: str) -> bool:
-            return names is None or name in names
-
-        out: dict[str, np.ndarray] = {}
-        cross = (pop.sector[i] != pop.sector[j]).astype(float)
-        if want("geographic_proximity"):
-            dist = np.hypot(pop.x[i] - pop.x[j], pop.y[i] - pop.y[j])
-            out["geographic_proximity"] = np.exp(-dist / p.proximity_scale_km)
-        if want("cultural_distance"):
-            out["cultural_distance"] = np.minimum(
-                1.0, np.abs(pop.culture[i] - pop.culture[j]) + p.cross_sector_culture_gap * cross
-            )
-        if want("it_interoperability"):
-            out["it_interoperability"] = (pop.it_system[i] == pop.it_system[j]).astype(float)
-        if want("history_of_competition"):
-            # Competition is mostly between organisations of the same sector (Ch5); half as likely across sectors.
-            u_hist = pair_uniform(salt, i, j, channel=1)
-            same = 1.0 - cross
-            out["history_of_competition"] = np.minimum(1.0, 2.0 * p.history_of_competition * u_hist) * (
-                same + 0.5 * cross
-            )
-        if want("prior_successful_collaboration"):
-            u_prior = pair_uniform(salt, i, j, channel=2)
-            out["prior_successful_collaboration"] = (u_prior < p.prior_collaboration).astype(float)
-        if want("size_discrepancy"):
-            size = O[COLUMN["organisation_size"]]
-            out["size_discrepancy"] = np.abs(size[i] - size[j])
-        if want("performance_gap"):
-            perf = O[COLUMN["baseline_performance"]]
-            out["performance_gap"] = np.maximum(0.0, perf[j] - perf[i])
-        if want("partner_reputation"):
-            out["partner_reputation"] = O[COLUMN["reputation"], j].copy()
-        return out
-
-    return f
+    orgs = (pop.x, pop.y, pop.sector, pop.culture, pop.it_system, O)
+    params = (p.proximity_scale_km, p.cross_sector_culture_gap, p.history_of_competition, p.prior_collaboration)
+    return PairContext(orgs, params, np.uint64(salt))
 
 
 def formalisation_optimum(type_name: str, mandated: bool) -> float:
@@ -144,27 +162,29 @@ def collab_values(
     }
 
 
-def expected_initial_trust(
-    rows: Sequence[Rule], values: dict[str, np.ndarray | float], baseline: float, n: int
-) -> np.ndarray:
-    """Initial trust the formation ``rows`` (those moving initial_trust) would give n candidate pairs, with numpy.
-
-    ``values`` maps variable names to arrays (n,) or scalars; variables not given read 0.5 (unknown yet).
-    The same update form as the kernels, so choosing partners by expected initial trust uses the theory's own rows.
-    """
-    up = np.zeros(n)
-    down = np.zeros(n)
-    for r in rows:
-        c = r.weight  # a row of scalar terms stays a scalar: the same products, without building (n,) copies
-        for name, neg in r.terms:
-            v = values.get(name, 0.5)
-            c = c * (1.0 - v if neg else v)
-        if r.sign > 0:
-            up += c
-        else:
-            down += c
-    x = np.full(n, baseline)
-    return x - (1.0 - x) * np.expm1(-up) + x * np.expm1(-down)
+@njit(cache=True)
+def _expected_trust(a, ctx, plan, scalars, O, baseline):
+    """Initial trust the formation rows (``plan``, see formation_plan) would give pairs whose trusting side is
+    organisation a[n] and whose dyad context is ctx[:, n]: the kernels' update form, so choosing partners by expected
+    initial trust uses the theory's own rows. Each row's product runs left to right over its terms."""
+    weight, sign, term_ptr, term_src, term_idx, term_neg = plan
+    up, down = np.zeros(len(a)), np.zeros(len(a))
+    for r in range(len(weight)):
+        for n in range(len(a)):
+            c = weight[r]
+            for t in range(term_ptr[r], term_ptr[r + 1]):
+                k = term_idx[t]
+                v = scalars[k] if term_src[t] == 0 else (O[k, a[n]] if term_src[t] == 1 else ctx[k, n])
+                c = c * (1.0 - v if term_neg[t] else v)
+            if sign[r] > 0:
+                up[n] += c
+            else:
+                down[n] += c
+    x = baseline
+    out = np.empty(len(a))
+    for n in range(len(a)):
+        out[n] = x - (1.0 - x) * np.expm1(-up[n]) + x * np.expm1(-down[n])
+    return out
 
 
 def candidate_pairs(x: np.ndarray, y: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +199,7 @@ def candidate_pairs(x: np.ndarray, y: np.ndarray, radius: float) -> tuple[np.nda
     points = np.column_stack([x, y])
     dist, nbr = cKDTree(points).query(points, k=MAX_CANDIDATES + 1, distance_upper_bound=radius)
     rows, slots = np.nonzero(np.isfinite(dist))  # the query pads missing neighbours with infinite distance
-    return rows, nbr[rows, slots]
+    return np.ascontiguousarray(rows), nbr[rows, slots]  # (contiguous, as the scan's: one compiled _propose)
 
 
 @njit(cache=True)
@@ -209,74 +229,132 @@ def voluntary_groups(
     free: np.ndarray,
     rng: np.random.Generator,
     rules: CompiledRules,
-    dyad_ctx,
+    dyad_ctx: PairContext,
     S_values: dict[str, float],
     type_name: str,
 ) -> list[np.ndarray]:
     """Free organisations propose partnerships; invitees accept when their expected trust in the proposer is high
     enough. Candidates: the nearest free organisations within the search radius, scored by expected initial trust,
-    proximity and complementarity (a partner strong where the proposer is weak, as in the peer-review pairing)."""
+    proximity and complementarity (a partner strong where the proposer is weak, as in the peer-review pairing).
+    Proposers take turns in random order (``rng``)."""
     pa = scenario.partnering
     idx = np.flatnonzero(free)
     if len(idx) < 2:
         return []
-    design = collab_values(scenario, type_name, False, pa.formalisation)
-    trust_rows, org_names, pair_names = formation_reads(rules)
+    plan, scalar_names, want = formation_plan(rules)
+    known = {**S_values, **collab_values(scenario, type_name, False, pa.formalisation)}
+    scalars = np.array([known.get(name, 0.5) for name in scalar_names])  # not known yet: 0.5
     rows, cols = candidate_pairs(pop.x[idx], pop.y[idx], pa.search_radius_km)
-    i, j = idx[rows], idx[cols]
-    rows, i, j = rows[i != j], i[i != j], j[i != j]
+    members, ptr = _propose(
+        idx,
+        rows,
+        cols,
+        rng.permutation(idx),
+        free,
+        pa.group_size,
+        pa.acceptance_threshold,
+        scenario.dynamics.baseline_trust,
+        plan,
+        scalars,
+        want,
+        dyad_ctx.orgs,
+        dyad_ctx.params,
+        dyad_ctx.salt,
+    )
+    return [members[a:b] for a, b in pairwise(ptr.tolist())]
 
-    def expected_trust(a: np.ndarray, pair: dict[str, np.ndarray]) -> np.ndarray:  # a's trust in its partners
-        ctx = {**S_values, **design, **{name: O[COLUMN[name], a] for name in org_names}, **pair}
-        return expected_initial_trust(trust_rows, ctx, scenario.dynamics.baseline_trust, len(a))
 
-    perf = O[COLUMN["baseline_performance"]]
-    forward = dyad_ctx(i, j, pair_names | {"geographic_proximity"})
-    score = expected_trust(i, forward) + forward["geographic_proximity"] + np.abs(perf[j] - perf[i])
-    # the invitee's view of the proposer decides acceptance; symmetric variables are the forward ones
-    back_pair = dyad_ctx(j, i, pair_names - SYMMETRIC_CONTEXT)
-    back_pair.update({name: forward[name] for name in pair_names & SYMMETRIC_CONTEXT})
-    accepts = expected_trust(j, back_pair) >= pa.acceptance_threshold
-    order = np.lexsort((-score, rows))  # by proposer, best first; ties keep nearest first (stable)
-    # proposals in random order: each free proposer invites its best still-free candidates (plain lists: a few
-    # dozen candidates, where numpy's per-call cost would dominate)
-    cand, accepts = j[order].tolist(), accepts[order].tolist()
-    start = np.searchsorted(rows[order], np.arange(len(idx) + 1)).tolist()
-    pos = dict(zip(idx.tolist(), range(len(idx)), strict=True))
-    is_free = free.tolist()
-    groups = []
-    for proposer in rng.permutation(idx).tolist():
+@njit(cache=True)
+def _propose(idx, rows, cols, turns, free, group_size, threshold, baseline, plan, scalars, want, orgs, p, salt):
+    """voluntary_groups' choices, compiled: the free organisations ``idx`` with candidates idx[cols] of proposer
+    idx[rows] (by row, nearest first), proposing in the order ``turns``. A proposer ranks its candidates by score,
+    best first (ties: nearest first), invites its best group_size - 1 still-free ones, and forms a group with those
+    whose expected trust in it reaches the threshold. Returns the groups' members, proposer first, and their
+    offsets."""
+    O = orgs[5]
+    keep = idx[rows] != idx[cols]
+    rows = rows[keep]
+    i, j = idx[rows], idx[cols[keep]]
+    forward = want.copy()
+    forward[_PROXIMITY] = True
+    ctx = _pair_context(i, j, forward, orgs, p, salt)
+    score = _expected_trust(i, ctx, plan, scalars, O, baseline) + ctx[_PROXIMITY]
+    for n in range(len(i)):
+        score[n] += abs(O[_PERFORMANCE, j[n]] - O[_PERFORMANCE, i[n]])
+    # the invitee's view of the proposer decides acceptance
+    accepts = _expected_trust(j, _pair_context(j, i, want, orgs, p, salt), plan, scalars, O, baseline) >= threshold
+    start = np.searchsorted(rows, np.arange(len(idx) + 1))
+    order = np.empty(len(rows), np.int64)
+    for q in range(len(idx)):  # each proposer's candidates, best first; a stable sort keeps ties nearest first
+        order[start[q] : start[q + 1]] = start[q] + np.argsort(-score[start[q] : start[q + 1]], kind="mergesort")
+    position = np.full(len(free), -1)
+    position[idx] = np.arange(len(idx))
+    is_free = free.copy()
+    members, ptr = np.empty(len(idx), np.int32), np.zeros(len(idx) + 1, np.int64)
+    n_groups = 0
+    for proposer in turns:
         if not is_free[proposer]:
             continue
-        p = pos[proposer]
-        invited = [c for c in range(start[p], start[p + 1]) if is_free[cand[c]]][: pa.group_size - 1]
-        chosen = [cand[c] for c in invited if accepts[c]]
-        if not chosen:
-            continue
-        for org in (proposer, *chosen):
-            is_free[org] = False
-        groups.append(np.array([proposer, *chosen], dtype=np.int32))
-    return groups
+        q, m = position[proposer], ptr[n_groups]
+        members[m] = proposer
+        invited = chosen = 0
+        for c in order[start[q] : start[q + 1]]:
+            if invited == group_size - 1:
+                break
+            if is_free[j[c]]:
+                invited += 1
+                if accepts[c]:
+                    chosen += 1
+                    members[m + chosen] = j[c]
+        if chosen:
+            is_free[members[m : m + 1 + chosen]] = False
+            n_groups += 1
+            ptr[n_groups] = m + 1 + chosen
+    return members[: ptr[n_groups]], ptr[: n_groups + 1]
 
 
-# id(rules) -> (rules, what formation_reads returns); holding the rules keeps the id from being reused
-_FORMATION_READS: dict[int, tuple[CompiledRules, tuple[list[Rule], list[str], frozenset[str]]]] = {}
+# id(rules) -> (rules, what formation_plan returns); holding the rules keeps the id from being reused
+_FORMATION_PLANS: dict[int, tuple[CompiledRules, tuple]] = {}
 
 
-def formation_reads(rules: CompiledRules) -> tuple[list[Rule], list[str], frozenset[str]]:
-    """The rows moving initial trust, the organisation variables and the dyad context variables they read: what
-    partner search evaluates, once per compiled rule table rather than at every search round."""
-    hit = _FORMATION_READS.get(id(rules))
+def formation_plan(rules: CompiledRules) -> tuple[tuple[np.ndarray, ...], tuple[str, ...], np.ndarray]:
+    """The rows moving initial trust as arrays for _expected_trust, once per compiled rule table: weight, sign,
+    term offsets, and for each term where it reads (0: a scalar slot, 1: the trusting organisation's variable, a row
+    of O, 2: the pair's context, a row of PAIR_CONTEXT), which one and whether negated. Also the scalar slots'
+    variable names (system and collaboration design values, read per round; any other variable is not known yet)
+    and the pair context the rows read."""
+    hit = _FORMATION_PLANS.get(id(rules))
     if hit is not None and hit[0] is rules:
         return hit[1]
     trust_rows = [r for r in rules.rows if r.mechanism == "initial_trust"]
-    read = {name for r in trust_rows for name, _ in r.terms}
-    org_names = [name for name in names_at(Level.ORG) if name in read]  # only what the formation rows read
-    pair_names = frozenset(name for name in names_at(Level.DYAD) if name in read)
-    if len(_FORMATION_READS) >= 64:
-        _FORMATION_READS.clear()
-    _FORMATION_READS[id(rules)] = (rules, (trust_rows, org_names, pair_names))
-    return trust_rows, org_names, pair_names
+    org = set(names_at(Level.ORG))
+    scalar_names: list[str] = []
+    terms = []  # (source, which, negated) of every term, row by row
+    want = np.zeros(len(PAIR_CONTEXT), np.bool_)
+    for r in trust_rows:
+        for name, negated in r.terms:
+            if name in org:
+                terms.append((1, COLUMN[name], negated))
+            elif name in PAIR_CONTEXT:
+                terms.append((2, PAIR_CONTEXT.index(name), negated))
+                want[PAIR_CONTEXT.index(name)] = True
+            else:
+                if name not in scalar_names:
+                    scalar_names.append(name)
+                terms.append((0, scalar_names.index(name), negated))
+    src, col, neg = zip(*terms, strict=True) if terms else ((), (), ())
+    plan = (
+        np.array([r.weight for r in trust_rows], float),
+        np.array([r.sign for r in trust_rows], np.int64),
+        np.concatenate([[0], np.cumsum([len(r.terms) for r in trust_rows])]).astype(np.int64),
+        np.array(src, np.int64),
+        np.array(col, np.int64),
+        np.array(neg, np.bool_),
+    )
+    if len(_FORMATION_PLANS) >= 64:
+        _FORMATION_PLANS.clear()
+    _FORMATION_PLANS[id(rules)] = (rules, (plan, tuple(scalar_names), want))
+    return plan, tuple(scalar_names), want
 
 
 def morton_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -56,16 +56,22 @@ def pair_uniform(salt: np.uint64, i: np.ndarray, j: np.ndarray, channel: int = 0
 _TWO_53 = float(1 << 53)  # 53 random bits -> a float in [0, 1), exactly
 
 
+@njit(cache=True, inline="always")
+def splitmix_pair(salt, lo, hi, channel):
+    """The draw of pair_uniform for one pair lo <= hi (uint64 arguments): integer arithmetic modulo 2**64 and an
+    exact conversion, so compiled callers (partner search) get the same numbers as pair_uniform."""
+    z = salt + lo * np.uint64(0x9E3779B97F4A7C15) + hi * np.uint64(0xBF58476D1CE4E5B9) + channel
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return float(z >> np.uint64(11)) / _TWO_53
+
+
 @njit(cache=True)
 def _splitmix_pairs(salt, lo, hi, channel):
-    """The hash of pair_uniform, compiled: integer arithmetic modulo 2**64 and an exact conversion, so the same
-    numbers as the numpy expressions it replaced, without their per-call cost (partner search hashes a few pairs
-    at a time)."""
+    """pair_uniform's hash over arrays, compiled (the numpy expressions it replaced cost more per call than the
+    few pairs a call hashes)."""
     out = np.empty(len(lo))
     for n in range(len(lo)):
-        z = salt + lo[n] * np.uint64(0x9E3779B97F4A7C15) + hi[n] * np.uint64(0xBF58476D1CE4E5B9) + channel
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-        out[n] = float(z >> np.uint64(11)) / _TWO_53
+        out[n] = splitmix_pair(salt, lo[n], hi[n], channel)
     return out

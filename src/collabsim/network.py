@@ -86,7 +86,7 @@ def _pair_context(i, j, want, orgs, p, salt):
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PairContext:
     """The dyad context of pairs of one population: ``ctx(i, j)`` -> {variable: array} for the ordered pairs i -> j
     (arrays of organisation ids). Its fields are what the compiled context reads (partner search passes them on)."""
@@ -243,7 +243,7 @@ def voluntary_groups(
         return []
     plan, scalar_names, want = formation_plan(rules)
     known = {**S_values, **collab_values(scenario, type_name, False, pa.formalisation)}
-    scalars = np.array([known.get(name, 0.5) for name in scalar_names])  # not known yet: 0.5
+    scalars = np.array([known.get(name, 0.5) for name in scalar_names], float)  # not known yet: 0.5
     rows, cols = candidate_pairs(pop.x[idx], pop.y[idx], pa.search_radius_km)
     members, ptr = _propose(
         idx,

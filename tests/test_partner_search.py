@@ -22,14 +22,7 @@ from collabsim.network import (
 from collabsim.rng import pair_uniform
 from collabsim.variables import COLUMN, Level, names_at
 
-SYMMETRIC = {
-    "geographic_proximity",
-    "cultural_distance",
-    "it_interoperability",
-    "history_of_competition",
-    "prior_successful_collaboration",
-    "size_discrepancy",
-}
+SYMMETRIC = set(PAIR_CONTEXT) - {"performance_gap", "partner_reputation"}  # the same either way round
 
 
 def context_oracle(engine, a: int, b: int) -> dict[str, float]:

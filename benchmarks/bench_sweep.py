@@ -4,8 +4,9 @@
     python benchmarks/bench_sweep.py --runs 400 --workers 4 --json out.json
 
 For each horizon it reports:
-- ``simulate loop``: ``collabsim.simulate`` called in a plain loop in this process on one numba thread (the engine
-  alone: the ceiling a single worker can reach);
+- ``simulate loop``: ``collabsim.simulate`` called in a plain loop in this process on one numba thread (one run at a
+  time), and ``api.simulate_replicates`` in the groups a sweep worker runs (replicates joined into one kernel call
+  per segment: the ceiling a single worker can reach);
 - each executor (serial, process with 1 and N workers, dask with N workers) running a sweep of ``--runs``
   replicates into a fresh directory, with the time series stored: runs/s from the start of the call to the end
   (worker start-up, numba cache loading and the closing merge included) and runs/s in the steady state (between the
@@ -25,7 +26,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import tempfile
 import threading
 import time
@@ -53,6 +53,28 @@ def simulate_loop(months: int, runs: int) -> float:
         for r in range(runs):
             simulate(sc, seed=sc.seed, key=(r,))
         return runs / (time.perf_counter() - t)
+    finally:
+        numba.set_num_threads(before)
+
+
+def replicates_loop(months: int, runs: int) -> tuple[float, int]:
+    """Runs/s of api.simulate_replicates on one numba thread in groups as a sweep worker joins them (at most
+    engine.JOIN_ORGS organisations, and a default batch of at most 32 runs), and the group size."""
+    import numba  # noqa: PLC0415
+
+    from collabsim.api import simulate_replicates  # noqa: PLC0415
+    from collabsim.engine import joined_replicates  # noqa: PLC0415
+
+    sc = load_scenario("baseline").with_overrides({"horizon_months": months})
+    group = min(32, joined_replicates(sc))
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        simulate_replicates(sc, sc.seed, [(10_000 + r,) for r in range(group)])  # warm-up
+        t = time.perf_counter()
+        for lo in range(0, runs, group):
+            simulate_replicates(sc, sc.seed, [(r,) for r in range(lo, min(runs, lo + group))])
+        return runs / (time.perf_counter() - t), group
     finally:
         numba.set_num_threads(before)
 
@@ -175,11 +197,14 @@ def main() -> None:
     for months in args.months:
         row: dict = {"months": months}
         row["simulate_loop_runs_per_s"] = simulate_loop(months, max(20, args.runs // 5))
+        row["replicates_loop_runs_per_s"], group = replicates_loop(months, max(64, args.runs // 5))
         b = row["breakdown"] = run_breakdown(months)
         print(
             f"\n{months} months: simulate() in a loop {row['simulate_loop_runs_per_s']:.1f} runs/s; per run "
             f"{b['simulate_s'] * 1e3:.1f} ms = Engine() {b['engine_init_s'] * 1e3:.1f} + months "
-            f"{b['engine_run_s'] * 1e3:.1f} + summary and frames {b['rest_s'] * 1e3:.1f}"
+            f"{b['engine_run_s'] * 1e3:.1f} + summary and frames {b['rest_s'] * 1e3:.1f}\n"
+            f"  simulate_replicates() {group} runs at a time, as sweep workers run them: "
+            f"{row['replicates_loop_runs_per_s']:.1f} runs/s"
         )
         configs = [("serial", None, True), ("process", 1, True), ("process", args.workers, True)]
         configs.append(("process", args.workers, False))
@@ -195,17 +220,15 @@ def main() -> None:
         results["horizons"].append(row)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
-    best = {
-        row["months"]: statistics.median(
-            [
-                s["steady_runs_per_s"] or s["runs_per_s"]
-                for s in row["sweeps"]
-                if s["workers"] == args.workers and s["timeseries"]
-            ]
+    mine = [(row["months"], s) for row in results["horizons"] for s in row["sweeps"] if s["workers"] == args.workers]
+    print(
+        f"\nruns/s with {args.workers} workers, time series stored, from the start of the call (steady): "
+        + ", ".join(
+            f"{m} months {s['runs_per_s']:.1f} ({s['steady_runs_per_s'] or s['runs_per_s']:.1f})"
+            for m, s in mine
+            if s["timeseries"]
         )
-        for row in results["horizons"]
-    }
-    print("\nsteady runs/s with", args.workers, "workers:", ", ".join(f"{m} months {v:.1f}" for m, v in best.items()))
+    )
 
 
 if __name__ == "__main__":

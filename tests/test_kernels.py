@@ -197,8 +197,8 @@ def test_parallel_elementwise_kernels_equal_their_serial_loops(midsize):
             [M],
         ),
         "organisation events": (
-            lambda O: kernels._org_events(0, n_org, 7, e.event_salt, P, O, st.org_workforce_base),
-            lambda O: kernels._org_events_parallel(7, e.event_salt, P, O, st.org_workforce_base),
+            lambda O: kernels._org_events(0, n_org, 7, e.draws, P, O, st.org_workforce_base),
+            lambda O: kernels._org_events_parallel(7, e.draws, P, O, st.org_workforce_base),
             [st.O],
         ),
         "the dyad pass": (

@@ -172,26 +172,47 @@ def test_time_series_sent_back_when_workers_do_not_share_files(reference, tiny, 
     pd.testing.assert_frame_equal(reference.timeseries(), result.timeseries())
 
 
+def _fail_run(monkeypatch, key: tuple[int, ...], regime: str) -> None:
+    """Make the runs of ``regime`` with ``key`` raise ValueError("boom") in their first month (also when they run
+    joined with other replicates)."""
+    from collabsim.engine import Engine
+
+    real = Engine.begin_month
+
+    def flaky(self):
+        if self.scenario.partnering.regime == regime and self.streams.key == key:
+            raise ValueError("boom")
+        return real(self)
+
+    monkeypatch.setattr(Engine, "begin_month", flaky)
+
+
 def test_a_failing_run_is_named_and_finished_runs_are_kept(tiny, tmp_path, monkeypatch):
-    from collabsim import api
     from collabsim.sweeps import RunFailed
 
-    real = api.simulate
-
-    def flaky(scenario, seed=None, key=()):
-        if scenario.partnering.regime == "mandated" and key == (1,):
-            raise ValueError("boom")
-        return real(scenario, seed=seed, key=key)
-
-    monkeypatch.setattr(api, "simulate", flaky)
-    with pytest.raises(RunFailed) as exc:
-        collabsim.sweep(tiny, executor="serial", out=tmp_path / "out", batch_size=1)
+    with monkeypatch.context() as patch:
+        _fail_run(patch, (1,), "mandated")
+        with pytest.raises(RunFailed) as exc:
+            collabsim.sweep(tiny, executor="serial", out=tmp_path / "out", batch_size=1)
     err = exc.value
     assert (err.run_id, err.arm, err.point, err.replicate) == (3, "mandated", 0, 1)
     assert "ValueError: boom" in str(err) and "Traceback" in err.trace
     assert load_results(tmp_path / "out").summary["run_id"].tolist() == [0, 1, 2]
-    monkeypatch.setattr(api, "simulate", real)
     assert collabsim.sweep(tiny, executor="serial", out=tmp_path / "out").complete  # resume after the fix
+
+
+def test_a_failing_run_among_joined_replicates_is_named(tiny, tmp_path, monkeypatch):
+    """Replicates run joined (one kernel call for several runs); when one of them fails, the error still names it."""
+    from collabsim.engine import joined_replicates
+    from collabsim.sweeps import RunFailed
+
+    assert joined_replicates(tiny) >= TINY["sweep"]["replications"]  # the replicates do run joined
+    _fail_run(monkeypatch, (1,), "mandated")
+    with pytest.raises(RunFailed) as exc:
+        collabsim.sweep(tiny, executor="serial", out=tmp_path / "out", batch_size=4)
+    err = exc.value
+    assert (err.run_id, err.arm, err.point, err.replicate) == (3, "mandated", 0, 1)
+    assert "ValueError: boom" in str(err) and "Traceback" in err.trace
 
 
 def test_stored_time_series_are_the_runs_own(reference, tiny):

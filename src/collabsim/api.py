@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collabsim.engine import Engine
+from collabsim.engine import Engine, advance_together
 from collabsim.population import SECTORS
 from collabsim.recorder import summarise, timeseries
 from collabsim.scenario import Scenario, load_scenario
@@ -89,13 +90,27 @@ def organisations_frame(engine: Engine) -> pd.DataFrame:
 
 def run_engine(engine: Engine) -> SimulationResult:
     """Run the engine to its horizon and collect its results."""
-    sc = engine.scenario
     engine.run()
+    return _result(engine)
+
+
+def _result(engine: Engine) -> SimulationResult:
+    """The results of an engine that has run to its horizon."""
     engine.refresh_aggregates()
     agg = {"DK": engine.DK, "MK": engine.MK}
     _, last = engine.records[-1]
-    summary = summarise(engine.state, agg, sc.dynamics.synergy_share, last[-1, -1])
+    summary = summarise(engine.state, agg, engine.scenario.dynamics.synergy_share, last[-1, -1])
     return SimulationResult(summary, engine)
+
+
+def _scenario_for(scenario: Scenario | str | Path | None, seed: int | None) -> Scenario:
+    if scenario is None:
+        scenario = "baseline"
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    if seed is not None and seed != scenario.seed:  # the manifest then records the seed actually used
+        scenario = scenario.with_overrides({"seed": int(seed)})
+    return scenario
 
 
 def simulate(
@@ -106,10 +121,17 @@ def simulate(
     ``seed`` defaults to the scenario's; ``key`` names the run inside a sweep (e.g. ``(replicate,)``): the random
     streams are those of ``SeedSequence(seed, spawn_key=key)``, so a run's numbers depend only on (seed, key).
     """
-    if scenario is None:
-        scenario = "baseline"
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    if seed is not None and seed != scenario.seed:  # the manifest then records the seed actually used
-        scenario = scenario.with_overrides({"seed": int(seed)})
-    return run_engine(Engine(scenario, seed=seed, key=key))
+    return run_engine(Engine(_scenario_for(scenario, seed), seed=seed, key=key))
+
+
+def simulate_replicates(
+    scenario: Scenario | str | Path | None, seed: int | None, keys: Sequence[tuple[int, ...]]
+) -> list[SimulationResult]:
+    """``[simulate(scenario, seed, key) for key in keys]``, with the same results, but the runs' compiled months
+    in one kernel call per segment (``engine.advance_together``): several times faster a run for small scenarios,
+    whose months are mostly fixed costs per rule pass. Sweeps run their replicates this way."""
+    sc = _scenario_for(scenario, seed)
+    engines = [Engine(sc, seed=seed, key=key) for key in keys]
+    if engines:
+        advance_together(engines, sc.horizon_months)
+    return [_result(e) for e in engines]

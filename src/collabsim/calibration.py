@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from collabsim.api import simulate
+from collabsim.api import simulate_replicates
+from collabsim.engine import joined_replicates
 from collabsim.rules import ONCE_VARIABLES, load_calibration, load_prior_table
 from collabsim.scenario import load_scenario
 
@@ -46,14 +47,24 @@ def c1_statistic(rate: float | None = None, replications: int = 100, progress: b
     monthly = {r.id: factor for r in load_prior_table().rows if r.mechanism not in ONCE_VARIABLES}
     overrides = {"rules.weights": monthly} if factor != 1.0 else {}  # at the shipped rate the runs are the default
     sc = load_scenario(C1.scenario)
-    runs = [(arm, r) for arm in sc.arms or {} for r in range(replications)]
+    step = joined_replicates(sc)  # replicates joined as in a sweep (the same numbers)
+    groups = [
+        (arm, range(lo, min(replications, lo + step))) for arm in sc.arms or {} for lo in range(0, replications, step)
+    ]
+    bar = None
     if progress:
         from tqdm import tqdm  # noqa: PLC0415
 
-        runs = tqdm(runs, desc=f"C1 at rate {rate or shipped:.4g}", leave=False)
-    values = np.array(
-        [simulate(sc.arm(arm).with_overrides(overrides), key=(r,)).summary["months_to_synergy"] for arm, r in runs],
-        dtype=float,
-    )
+        bar = tqdm(total=len(sc.arms or {}) * replications, desc=f"C1 at rate {rate or shipped:.4g}", leave=False)
+    scenarios = {arm: sc.arm(arm).with_overrides(overrides) for arm in sc.arms or {}}
+    values = []
+    for arm, reps in groups:
+        results = simulate_replicates(scenarios[arm], None, [(r,) for r in reps])
+        values += [result.summary["months_to_synergy"] for result in results]
+        if bar is not None:
+            bar.update(len(reps))
+    if bar is not None:
+        bar.close()
+    values = np.array(values, dtype=float)
     reached = values[~np.isnan(values)]
     return float(np.median(reached)) if len(reached) else np.inf

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -401,6 +402,13 @@ class Engine:
         self.dyad_col = st.mem_col[st.dyad_src].astype(np.int64)
         self.dyad_org = st.mem_org[st.dyad_src].astype(np.int64)
         self.col_cov = coverage_draws(self.pair_salt, st.n_col)
+        # kernels.events draws for entity e with (salt[e], key[e]): this run's salt and e's index in this run
+        self.draws = (
+            np.full(st.n_org, self.event_salt, np.uint64),
+            np.arange(st.n_org, dtype=np.int64),
+            np.full(st.n_col, self.event_salt, np.uint64),
+            np.arange(st.n_col, dtype=np.int64),
+        )
         self._shape = (st.n_col, st.n_mem, st.n_dyad)
 
     def memory_bytes(self) -> dict[str, int]:
@@ -526,15 +534,7 @@ class Engine:
 
     def advance(self, to: int) -> None:
         """Run months until ``self.month == to``: compiled segments between the months where collaborations form."""
-        to = min(to, self.scenario.horizon_months)
-        while self.month < to:
-            self.begin_month()
-            stop = self.month + 1
-            while stop < to and stop not in self.formation_months:
-                stop += 1
-            self._run_compiled(self.month, stop)
-            self.month = stop
-            self.state.month = stop
+        advance_together((self,), to)
 
     def step(self) -> None:
         self.advance(self.month + 1)
@@ -542,51 +542,139 @@ class Engine:
     def run(self) -> None:
         self.advance(self.scenario.horizon_months)
 
-    def _run_compiled(self, m0: int, m1: int) -> None:
-        st, r, p = self.state, self.rules, self.plan
-        self._allocate()
-        rec = np.empty((m1 - m0, 3 + len(RECORD_COLUMNS) - 9, st.n_col))
-        src = np.array([s for s, _ in RECORD_COLUMNS], np.int64)
-        col = np.array([c for _, c in RECORD_COLUMNS], np.int64)
-        kernels.run_months(
-            m0,
-            m1,
-            self.event_salt,
-            self.P,
-            self.S_sched,
-            self.funding_at,
-            self.iv,
-            self.design_cols,
-            st.S,
-            st.O,
-            st.K,
-            st.K_design,
-            st.M,
-            st.D,
-            st.col_stage,
-            st.col_formed,
-            st.col_stage_since,
-            st.col_synergy_month,
-            st.col_quick_win_done,
-            self.col_cov,
-            st.col_mem_ptr,
-            st.mem_org,
-            st.mem_col,
-            st.mem_active,
-            st.mem_stall,
-            st.mem_dyad_ptr,
-            st.dyad_src,
-            st.dyad_dst,
-            self.dyad_col,
-            self.dyad_org,
-            st.dyad_it_base,
-            st.org_workforce_base,
-            r.table,
-            p.arrays,
-            self.agg,
-            rec,
-            src,
-            col,
-            self.need,
-        )
-        self.records.append((m0, rec))
+
+# ---- several runs in one kernel call --------------------------------------------------------------------------------
+# kernels.run_months over the union of several runs' states: their entities side by side, the index arrays shifted
+# to the union's positions. No kernel reads across entities that are not linked through these arrays, and the
+# event draws are keyed by each entity's run and index in its run (kernels.events), so every run gets the numbers it
+# gets alone (tests/test_joined_runs.py). A small run's month is mostly the fixed cost of a rule pass over a few
+# entities; joined, each pass covers the entities of all runs (docs/performance.md, decision 56).
+_REC_SRC = np.array([s for s, _ in RECORD_COLUMNS], np.int64)
+_REC_COL = np.array([c for _, c in RECORD_COLUMNS], np.int64)
+_REC_FIELDS = 3 + len(RECORD_COLUMNS) - 9  # stage, active members, the time series fields, the maturity score
+
+
+# Replicates of one scenario run joined up to this many organisations in all. Small scenarios then share each rule
+# pass's fixed cost; measured a run (one thread, docs/performance.md): the 20-organisation baseline 0.45-0.52x the
+# time with 8 to 64 runs joined, 100 organisations 0.76-0.79x with 8, 200 organisations 0.91x with 3, and 400
+# organisations 1.02-1.05x with 2 to 4 (per-entity work: they run alone).
+JOIN_ORGS = 640
+
+
+def joined_replicates(scenario) -> int:
+    """How many replicates of ``scenario`` to run joined (advance_together): as many as fit in JOIN_ORGS."""
+    return max(1, JOIN_ORGS // scenario.population.n_orgs)
+
+
+def _segment_arrays(e: Engine) -> tuple[tuple[np.ndarray, str, str | None], ...]:
+    """The per-run arrays of kernels.run_months, in its order (the draws first, the aggregates last), each with the
+    level of the entities along its last axis and, for an index array, the level it points into ("ptr": a CSR
+    pointer array, one more than its entities)."""
+    st = e.state
+    return (
+        *((a, lv, None) for a, lv in zip(e.draws, ("org", "org", "col", "col"), strict=True)),
+        (st.O, "org", None),
+        (st.K, "col", None),
+        (st.K_design, "col", None),
+        (st.M, "mem", None),
+        (st.D, "dyad", None),
+        (st.col_stage, "col", None),
+        (st.col_formed, "col", None),
+        (st.col_stage_since, "col", None),
+        (st.col_synergy_month, "col", None),
+        (st.col_quick_win_done, "col", None),
+        (e.col_cov, "col", None),
+        (st.col_mem_ptr, "ptr", "mem"),
+        (st.mem_org, "mem", "org"),
+        (st.mem_col, "mem", "col"),
+        (st.mem_active, "mem", None),
+        (st.mem_stall, "mem", None),
+        (st.mem_dyad_ptr, "ptr", "dyad"),
+        (st.dyad_src, "dyad", "mem"),
+        (st.dyad_dst, "dyad", "mem"),
+        (e.dyad_col, "dyad", "col"),
+        (e.dyad_org, "dyad", "org"),
+        (st.dyad_it_base, "dyad", None),
+        (st.org_workforce_base, "org", None),
+        *((a, lv, None) for a, lv in zip(e.agg, ("mem", "col", "col", "col", "org", "org", "org"), strict=True)),
+    )
+
+
+def advance_together(engines: Sequence[Engine], to: int) -> None:
+    """Run engines of one scenario (a sweep's replicates: other seeds or keys) until month ``to``: formation in
+    Python, engine by engine, and the compiled months between formation months in one kernel call for all of them.
+    The same numbers as advancing each engine alone."""
+    first = engines[0]
+    if any(e.scenario is not first.scenario for e in engines):
+        raise ValueError("advance_together: the engines must share one scenario object")
+    if any(e.month != first.month for e in engines):
+        raise ValueError("advance_together: the engines must be at the same month")
+    to = min(to, first.scenario.horizon_months)
+    while first.month < to:
+        for e in engines:
+            e.begin_month()
+        stop = first.month + 1
+        while stop < to and stop not in first.formation_months:
+            stop += 1
+        _run_segment(engines, first.month, stop)
+        for e in engines:
+            e.month = e.state.month = stop
+
+
+def _joined(column: tuple[tuple[np.ndarray, str, str | None], ...], at: dict[str, list[int]]) -> np.ndarray:
+    """One argument of the union from each run's (array, level, points into): side by side; an index array shifted
+    by each run's first position in the level it points into (a CSR pointer array: each next run's without its
+    leading 0)."""
+    _, level, into = column[0]
+    arrays = [a for a, _, _ in column]
+    if into is not None:
+        first, *rest = arrays
+        arrays = [first, *((a[1:] if level == "ptr" else a) + o for a, o in zip(rest, at[into][1:], strict=True))]
+    return np.concatenate(arrays, axis=-1)
+
+
+def _run_segment(engines: Sequence[Engine], m0: int, m1: int) -> None:
+    """Months m0 .. m1-1 of every engine in one kernels.run_months call; each engine's part of the recorded months
+    is appended to its records. One engine runs on its own arrays; several on the union of theirs, whose values
+    are copied back into each engine's arrays afterwards."""
+    for e in engines:
+        e._allocate()
+    parts = [_segment_arrays(e) for e in engines]
+    if len(engines) == 1:
+        arrays = [a for a, _, _ in parts[0]]
+    else:
+        sizes = {lv: [getattr(e.state, f"n_{lv}") for e in engines] for lv in ("org", "col", "mem", "dyad")}
+        at = {lv: [int(x) for x in np.cumsum([0, *n[:-1]])] for lv, n in sizes.items()}  # each run's first position
+        arrays = [_joined(column, at) for column in zip(*parts, strict=True)]
+    first, n_col = engines[0], sum(e.state.n_col for e in engines)
+    rec = np.empty((m1 - m0, _REC_FIELDS, n_col))
+    kernels.run_months(
+        m0,
+        m1,
+        tuple(arrays[:4]),  # the draws
+        first.P,
+        first.S_sched,
+        first.funding_at,
+        first.iv,
+        first.design_cols,
+        first.state.S,
+        *arrays[4:-7],
+        first.rules.table,
+        first.plan.arrays,
+        tuple(arrays[-7:]),  # the aggregates
+        rec,
+        _REC_SRC,
+        _REC_COL,
+        first.need,
+    )
+    if len(engines) == 1:
+        first.records.append((m0, rec))
+        return
+    for i, e in enumerate(engines):  # each run's values back into its own arrays (index arrays never change)
+        for (mine, level, into), joined in zip(parts[i], arrays, strict=True):
+            if into is None:
+                lo = at[level][i]
+                mine[...] = joined[..., lo : lo + mine.shape[-1]]
+        e.state.S[:] = first.state.S
+        lo = at["col"][i]
+        e.records.append((m0, np.ascontiguousarray(rec[:, :, lo : lo + e.state.n_col])))

@@ -791,15 +791,16 @@ def interventions(t, iv, design_cols, K, K_design, O, col_stage, col_cov, mem_co
 
 
 @njit(cache=True, inline="always")
-def _org_events(lo, hi, t, salt, P, O, workforce_base):
+def _org_events(lo, hi, t, draws, P, O, workforce_base):
     """Turnover and workforce of organisations lo .. hi-1 (each writes only its own column of O)."""
     work, turn, base = O[WORKFORCE, lo:hi], O[TURNOVER, lo:hi], workforce_base[lo:hi]
+    salt, key = draws[0][lo:hi], draws[1][lo:hi]
     for i in range(hi - lo):
         w = work[i]
-        turnover = event_uniform(salt, t, lo + i, CH_TURNOVER) < P[P_TURNOVER_RATE] * (0.5 + w)
+        turnover = event_uniform(salt[i], t, key[i], CH_TURNOVER) < P[P_TURNOVER_RATE] * (0.5 + w)
         turn[i] = 1.0 if turnover else 0.0
         w = base[i] + P[P_WORKFORCE_PERSISTENCE] * (w - base[i])
-        if event_uniform(salt, t, lo + i, CH_SHOCK) < P[P_SHOCK_RATE]:
+        if event_uniform(salt[i], t, key[i], CH_SHOCK) < P[P_SHOCK_RATE]:
             w += P[P_WORKFORCE_SHOCK] * (1.0 - w)
         work[i] = w
 
@@ -821,7 +822,7 @@ def _trust_resets(lo, hi, P, O, D, mem_org, mem_active, dyad_src, dyad_dst):
 
 
 @njit(cache=True, parallel=True)
-def _org_events_parallel(t, salt, P, O, workforce_base):
+def _org_events_parallel(t, draws, P, O, workforce_base):
     n = O.shape[1]
     n_items = (n + CHUNK - 1) // CHUNK
     ticket = _ticket_counter()
@@ -829,25 +830,31 @@ def _org_events_parallel(t, salt, P, O, workforce_base):
         ch = _take_ticket(ticket)
         while ch < n_items:
             lo = ch * CHUNK
-            _org_events(lo, min(n, lo + CHUNK), t, salt, P, O, workforce_base)
+            _org_events(lo, min(n, lo + CHUNK), t, draws, P, O, workforce_base)
             ch = _take_ticket(ticket)
 
 
 @njit(cache=True)
-def events(t, salt, P, O, K, workforce_base, col_stage, col_quick_win_done):
+def events(t, draws, P, O, K, workforce_base, col_stage, col_quick_win_done):
     """Stochastic events of month t (counter-based draws): leadership turnover, workforce shocks, task failure,
     quick wins, and the decay of the inappropriate-stopping shock. MUTATES O, K, col_quick_win_done. The trust reset
     that a leadership change causes (rf-leadership-turnover-reset) follows in the dyad pass (``dyads_month``).
-    Organisations run in parallel chunks at scale: each writes only its own values."""
+    Organisations run in parallel chunks at scale: each writes only its own values. ``draws`` = (salt and key of
+    each organisation, salt and key of each collaboration): the draw of entity e is event_uniform(salt[e], t,
+    key[e], channel), its run's salt and its index in its run, so runs joined into one call draw as they would
+    alone (engine.advance_together)."""
     n_org = O.shape[1]
     if 6 * n_org >= PARALLEL_WORK:  # two counter-based draws an organisation: 1.2 ns, about 6 of PARALLEL_WORK's ops
-        _org_events_parallel(t, salt, P, O, workforce_base)
+        _org_events_parallel(t, draws, P, O, workforce_base)
     else:
-        _org_events(0, n_org, t, salt, P, O, workforce_base)
+        _org_events(0, n_org, t, draws, P, O, workforce_base)
+    col_salt, col_key = draws[2], draws[3]
     for k in range(K.shape[1]):
         running = col_stage[k] != ST_DISSOLVED
         fail = (
-            running and col_stage[k] >= ST_IMPLEMENTATION and event_uniform(salt, t, k, CH_FAILURE) < P[P_FAILURE_RATE]
+            running
+            and col_stage[k] >= ST_IMPLEMENTATION
+            and event_uniform(col_salt[k], t, col_key[k], CH_FAILURE) < P[P_FAILURE_RATE]
         )
         K[FAILURE, k] = 1.0 if fail else 0.0
         win = running and not col_quick_win_done[k] and K[TASK, k] >= P[P_QUICK_WIN]
@@ -1028,7 +1035,7 @@ def record(row, rec, rec_src, rec_col, col_stage, col_mem_ptr, mem_active, K, DK
 def run_months(
     m0,
     m1,
-    salt,
+    draws,
     P,
     S_sched,
     funding_at,
@@ -1089,7 +1096,7 @@ def run_months(
         if funding_at[t]:
             K_design[FUNDING, :] = 0.0
         its = interventions(t, iv, design_cols, K, K_design, O, col_stage, col_cov, mem_col, mem_org, mem_active)
-        events(t, salt, P, O, K, workforce_base, col_stage, col_quick_win_done)
+        events(t, draws, P, O, K, workforce_base, col_stage, col_quick_win_done)
         dyads_month(its, iv, P, O, M, D, dyad_it_base, topo, col_stage, col_cov, act_d, bits_d)
         stage_bits(col_stage, mem_col, mem_org, mem_active, masks)
         stale(fresh, 4, (IT, TRUST, RECIPROCATION))  # interventions, events and the dyad pass move these dyad values,

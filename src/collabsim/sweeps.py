@@ -367,11 +367,9 @@ class RunFailed(Exception):
 
 def run_batch(task: BatchTask) -> BatchResult:
     """Run the runs of one batch and return their summaries and time series (this is what workers execute)."""
-    from collabsim.api import simulate  # noqa: PLC0415 - the engine loads in the worker
-
     t0 = time.perf_counter()
     with _numba_threads(task.numba_threads):
-        result = _run_batch(task, simulate)
+        result = _run_batch(task)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -392,20 +390,48 @@ def _numba_threads(n: int | None) -> Iterator[None]:
         numba.set_num_threads(before)
 
 
-def _run_batch(task: BatchTask, simulate: Any) -> BatchResult:
+def _run_batch(task: BatchTask) -> BatchResult:
+    from collabsim.api import simulate, simulate_replicates  # noqa: PLC0415 - the engine loads in the worker
+    from collabsim.engine import joined_replicates  # noqa: PLC0415
     from collabsim.recorder import timeseries_arrow, timeseries_columns  # noqa: PLC0415 - engine modules, in workers
 
     base_json = task.base.model_dump_json()
+
+    def failed(run: tuple[int, str, int, int, dict[str, Any]], exc: Exception) -> RunFailed:
+        run_id, arm, point, replicate, _ = run
+        return RunFailed(run_id, arm, point, replicate, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+    def alone(scenario: Scenario, run: tuple[int, str, int, int, dict[str, Any]]) -> Any:
+        try:
+            return simulate(scenario, seed=task.seed, key=(run[3],))
+        except Exception as exc:
+            raise failed(run, exc) from None
+
+    def finished() -> Iterator[tuple[tuple[int, str, int, int, dict[str, Any]], Any]]:
+        """(run, result) in run order; replicates of one arm and point are consecutive (replicate varies fastest)."""
+        i = 0
+        while i < len(task.runs):
+            overrides = json.dumps(task.runs[i][4], sort_keys=True)
+            j = i + 1
+            while j < len(task.runs) and json.dumps(task.runs[j][4], sort_keys=True) == overrides:
+                j += 1
+            try:
+                scenario = _apply_cached(base_json, overrides)
+            except Exception as exc:
+                raise failed(task.runs[i], exc) from None
+            step = joined_replicates(scenario)
+            for lo in range(i, j, step):
+                group = task.runs[lo : min(j, lo + step)]
+                try:
+                    results = simulate_replicates(scenario, task.seed, [(run[3],) for run in group])
+                except Exception:  # find the run that failed: each alone (a run's numbers are the same either way)
+                    results = [alone(scenario, run) for run in group]
+                yield from zip(group, results, strict=True)
+            i = j
+
     summaries: list[dict[str, Any]] = []
     runs: dict[tuple[str, int], list[tuple[int, int, dict[str, np.ndarray]]]] = {}
-    for run_id, arm, point, replicate, overrides in task.runs:
-        try:
-            scenario = _apply_cached(base_json, json.dumps(overrides, sort_keys=True))
-            result = simulate(scenario, seed=task.seed, key=(replicate,))
-        except Exception as exc:
-            raise RunFailed(
-                run_id, arm, point, replicate, f"{type(exc).__name__}: {exc}", traceback.format_exc()
-            ) from None
+    for (run_id, arm, point, replicate, _), result in finished():
         summaries.append(
             {"run_id": run_id, "arm": arm, "point": point, "replicate": replicate, "metrics": dict(result.summary)}
         )

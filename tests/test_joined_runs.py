@@ -5,7 +5,7 @@ its run and its index in its run."""
 import numpy as np
 import pytest
 
-from collabsim import load_scenario, simulate
+from collabsim import kernels, load_scenario, simulate
 from collabsim.api import simulate_replicates
 from collabsim.engine import Engine, advance_together
 from test_oracle import CASES
@@ -31,10 +31,7 @@ def assert_same_run(a: Engine, b: Engine) -> None:
 CASE_NAMES = ("voluntary", "churn", "shocks_and_interventions", "crisis_buddy_mandate_no_setup")
 
 
-@pytest.mark.parametrize("case", CASE_NAMES)
-def test_joined_runs_equal_each_run_alone(case):
-    sc = load_scenario("baseline").with_overrides({"population.n_orgs": 14, "horizon_months": 30, **CASES[case]})
-    runs = [(sc.seed, (0,)), (sc.seed, (1,)), (sc.seed + 1, (0,)), (sc.seed, (5,))]  # keys and a seed apart
+def assert_joined_equal_alone(sc, runs: list[tuple[int, tuple[int, ...]]]) -> list[Engine]:
     alone = []
     for seed, key in runs:
         e = Engine(sc, seed=seed, key=key)
@@ -44,19 +41,35 @@ def test_joined_runs_equal_each_run_alone(case):
     advance_together(joined, sc.horizon_months)
     for a, b in zip(alone, joined, strict=True):
         assert_same_run(a, b)
-    # the check can fail: the runs differ from each other (so swapping their parts back would be caught)
+    # the check can fail: the runs differ from each other, also in their numbers of entities (so the union's
+    # index shifting is exercised and a run's part copied back from the wrong place would be caught)
     assert not np.array_equal(alone[0].state.O, alone[1].state.O)
-    # and the runs formed different numbers of collaborations, memberships or dyads in at least one case
-    # (test_sizes_differ below makes sure the union's offsets are exercised)
+    assert len({(e.state.n_col, e.state.n_mem, e.state.n_dyad) for e in alone}) > 1
+    return joined
 
 
-def test_sizes_differ_between_joined_runs():
-    """The union's index shifting matters only when runs have different numbers of entities: make sure the cases
-    above include such runs (baseline voluntary formation forms different numbers of collaborations)."""
-    sc = load_scenario("baseline").with_overrides({"population.n_orgs": 14, "horizon_months": 30, **CASES["churn"]})
-    engines = [Engine(sc, key=(k,)) for k in range(4)]
-    advance_together(engines, sc.horizon_months)
-    assert len({(e.state.n_col, e.state.n_mem, e.state.n_dyad) for e in engines}) > 1
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_joined_runs_equal_each_run_alone(case):
+    sc = load_scenario("baseline").with_overrides({"population.n_orgs": 14, "horizon_months": 30, **CASES[case]})
+    assert_joined_equal_alone(sc, [(sc.seed, (0,)), (sc.seed, (1,)), (sc.seed + 1, (0,)), (sc.seed, (5,))])
+
+
+def test_a_union_large_enough_for_chunks_and_parallel_passes():
+    """Six runs of 100 organisations with mandated groups of 12 and 3: the union has about 8,000 dyads, so its
+    rule passes run in several chunks (in parallel where there are threads) that cut across runs, while each run
+    alone takes the serial path in one chunk."""
+    sc = load_scenario("baseline").with_overrides(
+        {
+            "population.n_orgs": 100,
+            "horizon_months": 14,
+            "events.schedule": [
+                {"type": "mandate", "month": 3, "assignment": "geographic", "group_size": 12},
+                {"type": "mandate", "month": 8, "assignment": "geographic", "group_size": 3},
+            ],
+        }
+    )
+    joined = assert_joined_equal_alone(sc, [(sc.seed, (k,)) for k in range(6)])
+    assert sum(e.state.n_dyad for e in joined) > 2 * kernels.CHUNK
 
 
 def test_joining_in_steps_equals_one_call():
@@ -95,3 +108,6 @@ def test_only_runs_of_one_scenario_at_one_month_can_be_joined():
     ahead.advance(3)
     with pytest.raises(ValueError, match="same month"):
         advance_together([Engine(sc), ahead], 12)
+    with pytest.raises(ValueError, match="more than once"):
+        advance_together([ahead, ahead], 12)
+    advance_together([], 12)  # nothing to run

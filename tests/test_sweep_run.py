@@ -201,18 +201,66 @@ def test_a_failing_run_is_named_and_finished_runs_are_kept(tiny, tmp_path, monke
     assert collabsim.sweep(tiny, executor="serial", out=tmp_path / "out").complete  # resume after the fix
 
 
+def _count_joined(monkeypatch) -> list[int]:
+    """Record the number of runs of every api.simulate_replicates call the sweep makes."""
+    from collabsim import api
+
+    real, sizes = api.simulate_replicates, []
+
+    def counted(scenario, seed, keys):
+        sizes.append(len(keys))
+        return real(scenario, seed, keys)
+
+    monkeypatch.setattr(api, "simulate_replicates", counted)
+    return sizes
+
+
 def test_a_failing_run_among_joined_replicates_is_named(tiny, tmp_path, monkeypatch):
     """Replicates run joined (one kernel call for several runs); when one of them fails, the error still names it."""
-    from collabsim.engine import joined_replicates
     from collabsim.sweeps import RunFailed
 
-    assert joined_replicates(tiny) >= TINY["sweep"]["replications"]  # the replicates do run joined
+    sizes = _count_joined(monkeypatch)
     _fail_run(monkeypatch, (1,), "mandated")
-    with pytest.raises(RunFailed) as exc:
+    with pytest.raises(RunFailed) as exc, pytest.warns(UserWarning, match="one by one"):
         collabsim.sweep(tiny, executor="serial", out=tmp_path / "out", batch_size=4)
+    assert sizes == [2, 2]  # voluntary replicates 0-1, then mandated 0-1 joined, which failed
     err = exc.value
     assert (err.run_id, err.arm, err.point, err.replicate) == (3, "mandated", 0, 1)
     assert "ValueError: boom" in str(err) and "Traceback" in err.trace
+
+
+def test_a_joined_group_that_fails_is_run_again_one_by_one(reference, tiny, tmp_path, monkeypatch):
+    """A failure of the joining itself (here every joined call) costs speed, not results."""
+    from collabsim import api
+
+    real = api.advance_together
+
+    def fails_joined(engines, to):
+        if len(engines) > 1:
+            raise MemoryError("joined")
+        return real(engines, to)
+
+    monkeypatch.setattr(api, "advance_together", fails_joined)
+    with pytest.warns(UserWarning, match="one by one"):
+        result = collabsim.sweep(tiny, executor="serial", out=tmp_path / "out", batch_size=3)
+    assert_same_numbers(reference.summary, result.summary)
+
+
+def test_replicates_in_several_joined_groups(tiny, tmp_path, monkeypatch):
+    """An arm and point's replicates split into joined groups of at most engine.joined_replicates runs: each
+    stored run equals simulate with its replicate key."""
+    from collabsim import engine
+
+    monkeypatch.setattr(engine, "JOIN_ORGS", 2 * tiny.population.n_orgs)  # two runs a group
+    sizes = _count_joined(monkeypatch)
+    sc = tiny.with_overrides({"sweep.replications": 5})
+    result = collabsim.sweep(sc, executor="serial", out=tmp_path / "out", batch_size=5)
+    assert sizes == [2, 2, 1] * 4  # every (arm, point) is one batch of five runs
+    plan = SweepPlan(sc)
+    for row in result.summary.itertuples():
+        direct = simulate(plan.scenario_for(row.arm, row.point), seed=sc.seed, key=(row.replicate,))
+        for m in METRICS:
+            assert np.array_equal(np.float64(getattr(row, m)), np.float64(direct.summary[m]), equal_nan=True), m
 
 
 def test_stored_time_series_are_the_runs_own(reference, tiny):

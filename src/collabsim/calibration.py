@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from collabsim.api import simulate_replicates
-from collabsim.engine import joined_replicates
 from collabsim.rules import ONCE_VARIABLES, load_calibration, load_prior_table
 from collabsim.scenario import load_scenario
 
@@ -47,22 +46,18 @@ def c1_statistic(rate: float | None = None, replications: int = 100, progress: b
     monthly = {r.id: factor for r in load_prior_table().rows if r.mechanism not in ONCE_VARIABLES}
     overrides = {"rules.weights": monthly} if factor != 1.0 else {}  # at the shipped rate the runs are the default
     sc = load_scenario(C1.scenario)
-    step = joined_replicates(sc)  # replicates joined as in a sweep (the same numbers)
-    groups = [
-        (arm, range(lo, min(replications, lo + step))) for arm in sc.arms or {} for lo in range(0, replications, step)
-    ]
+    scenarios = {arm: sc.arm(arm).with_overrides(overrides) for arm in sc.arms or {}}
     bar = None
     if progress:
         from tqdm import tqdm  # noqa: PLC0415
 
-        bar = tqdm(total=len(sc.arms or {}) * replications, desc=f"C1 at rate {rate or shipped:.4g}", leave=False)
-    scenarios = {arm: sc.arm(arm).with_overrides(overrides) for arm in sc.arms or {}}
+        bar = tqdm(total=len(scenarios) * replications, desc=f"C1 at rate {rate or shipped:.4g}", leave=False)
     values = []
-    for arm, reps in groups:
-        results = simulate_replicates(scenarios[arm], None, [(r,) for r in reps])
+    for arm_sc in scenarios.values():  # the replicates joined as in a sweep (the same numbers)
+        results = simulate_replicates(arm_sc, None, [(r,) for r in range(replications)])
         values += [result.summary["months_to_synergy"] for result in results]
         if bar is not None:
-            bar.update(len(reps))
+            bar.update(replications)
     if bar is not None:
         bar.close()
     values = np.array(values, dtype=float)

@@ -568,37 +568,37 @@ def joined_replicates(scenario) -> int:
     return max(1, JOIN_ORGS // scenario.population.n_orgs)
 
 
-def _segment_arrays(e: Engine) -> tuple[tuple[np.ndarray, str, str | None], ...]:
+def _segment_arrays(e: Engine) -> tuple[tuple[np.ndarray, str, str | None, bool], ...]:
     """The per-run arrays of kernels.run_months, in its order (the draws first, the aggregates last), each with the
-    level of the entities along its last axis and, for an index array, the level it points into ("ptr": a CSR
-    pointer array, one more than its entities)."""
+    level of the entities along its last axis, the level an index array points into ("ptr": a CSR pointer array,
+    one more than its entities), and whether the kernels write it."""
     st = e.state
     return (
-        *((a, lv, None) for a, lv in zip(e.draws, ("org", "org", "col", "col"), strict=True)),
-        (st.O, "org", None),
-        (st.K, "col", None),
-        (st.K_design, "col", None),
-        (st.M, "mem", None),
-        (st.D, "dyad", None),
-        (st.col_stage, "col", None),
-        (st.col_formed, "col", None),
-        (st.col_stage_since, "col", None),
-        (st.col_synergy_month, "col", None),
-        (st.col_quick_win_done, "col", None),
-        (e.col_cov, "col", None),
-        (st.col_mem_ptr, "ptr", "mem"),
-        (st.mem_org, "mem", "org"),
-        (st.mem_col, "mem", "col"),
-        (st.mem_active, "mem", None),
-        (st.mem_stall, "mem", None),
-        (st.mem_dyad_ptr, "ptr", "dyad"),
-        (st.dyad_src, "dyad", "mem"),
-        (st.dyad_dst, "dyad", "mem"),
-        (e.dyad_col, "dyad", "col"),
-        (e.dyad_org, "dyad", "org"),
-        (st.dyad_it_base, "dyad", None),
-        (st.org_workforce_base, "org", None),
-        *((a, lv, None) for a, lv in zip(e.agg, ("mem", "col", "col", "col", "org", "org", "org"), strict=True)),
+        *((a, lv, None, False) for a, lv in zip(e.draws, ("org", "org", "col", "col"), strict=True)),
+        (st.O, "org", None, True),
+        (st.K, "col", None, True),
+        (st.K_design, "col", None, True),
+        (st.M, "mem", None, True),
+        (st.D, "dyad", None, True),
+        (st.col_stage, "col", None, True),
+        (st.col_formed, "col", None, False),
+        (st.col_stage_since, "col", None, True),
+        (st.col_synergy_month, "col", None, True),
+        (st.col_quick_win_done, "col", None, True),
+        (e.col_cov, "col", None, False),
+        (st.col_mem_ptr, "ptr", "mem", False),
+        (st.mem_org, "mem", "org", False),
+        (st.mem_col, "mem", "col", False),
+        (st.mem_active, "mem", None, True),
+        (st.mem_stall, "mem", None, True),
+        (st.mem_dyad_ptr, "ptr", "dyad", False),
+        (st.dyad_src, "dyad", "mem", False),
+        (st.dyad_dst, "dyad", "mem", False),
+        (e.dyad_col, "dyad", "col", False),
+        (e.dyad_org, "dyad", "org", False),
+        (st.dyad_it_base, "dyad", None, False),
+        (st.org_workforce_base, "org", None, False),
+        *((a, lv, None, True) for a, lv in zip(e.agg, ("mem", "col", "col", "col", "org", "org", "org"), strict=True)),
     )
 
 
@@ -606,7 +606,11 @@ def advance_together(engines: Sequence[Engine], to: int) -> None:
     """Run engines of one scenario (a sweep's replicates: other seeds or keys) until month ``to``: formation in
     Python, engine by engine, and the compiled months between formation months in one kernel call for all of them.
     The same numbers as advancing each engine alone."""
+    if not engines:
+        return
     first = engines[0]
+    if len({id(e) for e in engines}) < len(engines):
+        raise ValueError("advance_together: an engine appears more than once")
     if any(e.scenario is not first.scenario for e in engines):
         raise ValueError("advance_together: the engines must share one scenario object")
     if any(e.month != first.month for e in engines):
@@ -623,12 +627,12 @@ def advance_together(engines: Sequence[Engine], to: int) -> None:
             e.month = e.state.month = stop
 
 
-def _joined(column: tuple[tuple[np.ndarray, str, str | None], ...], at: dict[str, list[int]]) -> np.ndarray:
-    """One argument of the union from each run's (array, level, points into): side by side; an index array shifted
-    by each run's first position in the level it points into (a CSR pointer array: each next run's without its
-    leading 0)."""
-    _, level, into = column[0]
-    arrays = [a for a, _, _ in column]
+def _joined(column: tuple[tuple[np.ndarray, str, str | None, bool], ...], at: dict[str, list[int]]) -> np.ndarray:
+    """One argument of the union from each run's (array, level, points into, written): side by side; an index array
+    shifted by each run's first position in the level it points into (a CSR pointer array: each next run's without
+    its leading 0)."""
+    _, level, into, _ = column[0]
+    arrays = [a for a, *_ in column]
     if into is not None:
         first, *rest = arrays
         arrays = [first, *((a[1:] if level == "ptr" else a) + o for a, o in zip(rest, at[into][1:], strict=True))]
@@ -643,7 +647,7 @@ def _run_segment(engines: Sequence[Engine], m0: int, m1: int) -> None:
         e._allocate()
     parts = [_segment_arrays(e) for e in engines]
     if len(engines) == 1:
-        arrays = [a for a, _, _ in parts[0]]
+        arrays = [a for a, *_ in parts[0]]
     else:
         sizes = {lv: [getattr(e.state, f"n_{lv}") for e in engines] for lv in ("org", "col", "mem", "dyad")}
         at = {lv: [int(x) for x in np.cumsum([0, *n[:-1]])] for lv, n in sizes.items()}  # each run's first position
@@ -672,9 +676,9 @@ def _run_segment(engines: Sequence[Engine], m0: int, m1: int) -> None:
     if len(engines) == 1:
         first.records.append((m0, rec))
         return
-    for i, e in enumerate(engines):  # each run's values back into its own arrays (index arrays never change)
-        for (mine, level, into), joined in zip(parts[i], arrays, strict=True):
-            if into is None:
+    for i, e in enumerate(engines):  # what the kernels wrote, back into each run's own arrays
+        for (mine, level, _, written), joined in zip(parts[i], arrays, strict=True):
+            if written:
                 lo = at[level][i]
                 mine[...] = joined[..., lo : lo + mine.shape[-1]]
         e.state.S[:] = first.state.S

@@ -424,7 +424,10 @@ def _run_batch(task: BatchTask) -> BatchResult:
                 group = task.runs[lo : min(j, lo + step)]
                 try:
                     results = simulate_replicates(scenario, task.seed, [(run[3],) for run in group])
-                except Exception:  # find the run that failed: each alone (a run's numbers are the same either way)
+                except Exception as exc:  # find the run that failed: each alone (the same numbers either way)
+                    if len(group) > 1:
+                        ids = f"{group[0][0]}..{group[-1][0]}"
+                        warnings.warn(f"runs {ids} failed joined ({exc!r}); running them one by one", stacklevel=1)
                     results = [alone(scenario, run) for run in group]
                 yield from zip(group, results, strict=True)
             i = j

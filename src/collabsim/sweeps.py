@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -409,19 +410,15 @@ def _run_batch(task: BatchTask) -> BatchResult:
 
     def finished() -> Iterator[tuple[tuple[int, str, int, int, dict[str, Any]], Any]]:
         """(run, result) in run order; replicates of one arm and point are consecutive (replicate varies fastest)."""
-        i = 0
-        while i < len(task.runs):
-            overrides = json.dumps(task.runs[i][4], sort_keys=True)
-            j = i + 1
-            while j < len(task.runs) and json.dumps(task.runs[j][4], sort_keys=True) == overrides:
-                j += 1
+        for overrides, same in itertools.groupby(task.runs, key=lambda run: json.dumps(run[4], sort_keys=True)):
+            alike = list(same)
             try:
                 scenario = _apply_cached(base_json, overrides)
             except Exception as exc:
-                raise failed(task.runs[i], exc) from None
+                raise failed(alike[0], exc) from None
             step = joined_replicates(scenario)
-            for lo in range(i, j, step):
-                group = task.runs[lo : min(j, lo + step)]
+            for lo in range(0, len(alike), step):
+                group = alike[lo : lo + step]
                 try:
                     results = simulate_replicates(scenario, task.seed, [(run[3],) for run in group])
                 except Exception as exc:  # find the run that failed: each alone (the same numbers either way)
@@ -430,7 +427,6 @@ def _run_batch(task: BatchTask) -> BatchResult:
                         warnings.warn(f"runs {ids} failed joined ({exc!r}); running them one by one", stacklevel=1)
                     results = [alone(scenario, run) for run in group]
                 yield from zip(group, results, strict=True)
-            i = j
 
     summaries: list[dict[str, Any]] = []
     runs: dict[tuple[str, int], list[tuple[int, int, dict[str, np.ndarray]]]] = {}

@@ -14,7 +14,7 @@ import os
 # threads; an explicit OMP_WAIT_POLICY wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from collabsim.api import SimulationResult, simulate  # noqa: E402
+from collabsim.api import SimulationResult, simulate, simulate_replicates  # noqa: E402
 from collabsim.compare import Comparison, compare, load_comparison  # noqa: E402
 from collabsim.io import SweepResults, load_results  # noqa: E402
 from collabsim.scenario import Scenario, load_scenario  # noqa: E402
@@ -30,6 +30,7 @@ __all__ = [
     "load_results",
     "load_scenario",
     "simulate",
+    "simulate_replicates",
     "sweep",
 ]
 __version__ = "0.1.0"

@@ -58,23 +58,21 @@ def simulate_loop(months: int, runs: int) -> float:
 
 
 def replicates_loop(months: int, runs: int) -> tuple[float, int]:
-    """Runs/s of api.simulate_replicates on one numba thread in groups as a sweep worker joins them (at most
-    engine.JOIN_ORGS organisations, and a default batch of at most 32 runs), and the group size."""
+    """Runs/s of api.simulate_replicates on one numba thread (which joins engine.joined_replicates runs at a time,
+    as a sweep worker does), and that group size."""
     import numba  # noqa: PLC0415
 
     from collabsim.api import simulate_replicates  # noqa: PLC0415
     from collabsim.engine import joined_replicates  # noqa: PLC0415
 
     sc = load_scenario("baseline").with_overrides({"horizon_months": months})
-    group = min(32, joined_replicates(sc))
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        simulate_replicates(sc, sc.seed, [(10_000 + r,) for r in range(group)])  # warm-up
+        simulate_replicates(sc, sc.seed, [(10_000 + r,) for r in range(joined_replicates(sc))])  # warm-up
         t = time.perf_counter()
-        for lo in range(0, runs, group):
-            simulate_replicates(sc, sc.seed, [(r,) for r in range(lo, min(runs, lo + group))])
-        return runs / (time.perf_counter() - t), group
+        simulate_replicates(sc, sc.seed, [(r,) for r in range(runs)])
+        return runs / (time.perf_counter() - t), joined_replicates(sc)
     finally:
         numba.set_num_threads(before)
 

@@ -124,3 +124,36 @@ def test_scaling_exponents_and_summary_recover_known_power_laws():
 def test_reference_months_option_overrides_the_configurations():
     assert build_parser().parse_args(["bench", "--only", "large", "--reference-months", "1"]).reference_months == 1
     assert build_parser().parse_args(["bench"]).reference_months is None  # each configuration's own
+
+
+def test_sweep_benchmark_script_runs_at_tiny_size(tmp_path):
+    """benchmarks/bench_sweep.py end to end (a few runs of a 3-month baseline): every executor row is reported and
+    every rate is a rate (no time is asserted)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sweep.py"
+    out = tmp_path / "sweep.json"
+    cmd = [
+        sys.executable,
+        str(script),
+        "--runs",
+        "8",
+        "--months",
+        "3",
+        "--no-dask",
+        "--workers",
+        "2",
+        "--json",
+        str(out),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(out.read_text())["horizons"]
+    assert row["months"] == 3 and row["replicates_loop_runs_per_s"] > 0 and row["simulate_loop_runs_per_s"] > 0
+    labels = [(s["executor"], s["workers"], s["timeseries"]) for s in row["sweeps"]]
+    assert labels == [("serial", None, True), ("process", 1, True), ("process", 2, True), ("process", 2, False)]
+    assert all(s["runs"] == 8 and s["runs_per_s"] > 0 for s in row["sweeps"])
+    assert "runs/s with 2 workers" in done.stdout

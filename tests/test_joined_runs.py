@@ -86,10 +86,17 @@ def test_joining_in_steps_equals_one_call():
         assert_same_run(a, b)
 
 
-def test_simulate_replicates_equals_simulate():
+def test_simulate_replicates_equals_simulate(monkeypatch):
+    from collabsim import engine
+
     sc = load_scenario("baseline").with_overrides({"population.n_orgs": 16, "horizon_months": 24})
+    monkeypatch.setattr(engine, "JOIN_ORGS", 32)  # two runs at a time: the three keys take two joined calls
+    calls = []
+    real = engine.advance_together
+    monkeypatch.setattr("collabsim.api.advance_together", lambda es, to: calls.append(len(es)) or real(es, to))
     keys = [(0,), (3,), (4,)]
     joined = simulate_replicates(sc, 7, keys)
+    assert calls == [2, 1]
     for key, result in zip(keys, joined, strict=True):
         own = simulate(sc, seed=7, key=key)
         assert result.summary.keys() == own.summary.keys()

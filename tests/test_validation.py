@@ -157,3 +157,42 @@ def test_a_switched_off_row_is_checked_at_a_small_weight_and_reported_as_switche
     other = full.rows[1].id
     plain = {r[0]: r for r in validation.rules_table_rows(full, validation.local_sign_checks(full, ids=[other]), None)}
     assert "switched off" not in plain[other][2]
+
+
+def _same_observation(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=k)  # NaN equals NaN here
+
+
+def test_observe_replicates_joined_equal_each_run_observed_alone(monkeypatch):
+    """Validation advances its replicates together (decision 56); every observation, the sampled run-means and the
+    end-of-run behaviour of each collaboration included, is the one the run gives alone, also across groups."""
+    sc = validation.pattern_scenario(next(p for p in PATTERNS if p.name == "turnover_sets_trust_back"), "turnover")
+    keys = [(0,), (1,), (5,)]
+    alone = [validation.observe(sc, 3, key) for key in keys]
+    assert len({o["run:trust"] for o in alone}) == 3  # three different runs
+    _ = [_same_observation(a, b) for a, b in zip(alone, validation.observe_replicates(sc, 3, keys), strict=True)]
+    calls = []
+    real = validation._observe_together
+    monkeypatch.setattr(validation, "joined_replicates", lambda scenario: 2)
+    monkeypatch.setattr(validation, "_observe_together", lambda engines: calls.append(len(engines)) or real(engines))
+    _ = [_same_observation(a, b) for a, b in zip(alone, validation.observe_replicates(sc, 3, keys), strict=True)]
+    assert calls == [2, 1]
+
+
+def test_patterns_on_worker_processes_equal_one_process_in_task_order():
+    """Worker processes (forkserver, as sweeps) return the runs in task order although they finish in any order,
+    also after this process has run numba's thread pool (forking it then is unsafe)."""
+    from numba.np.ufunc import parallel  # noqa: PLC0415
+
+    from collabsim import probe  # noqa: PLC0415
+
+    probe.stream_loop(np.zeros(1000), np.zeros(1000))  # numba's thread pool now runs in this process
+    assert parallel._is_initialized
+    names = ["mandated_lower_initial_trust", "scale_complexity"]
+    one = validation.run_patterns(names, replications=3, workers=1)
+    two = validation.run_patterns(names, replications=3, workers=2)
+    for a, b in zip(one, two, strict=True):
+        assert a.arm_means == b.arm_means
+        assert [(s.estimate, s.lo, s.hi) for s in a.stats] == [(s.estimate, s.lo, s.hi) for s in b.stats]

@@ -33,7 +33,16 @@ from typing import Any
 
 from collabsim.errors import CollabsimInputError
 
-__all__ = ["EXECUTORS", "DaskExecutor", "Executor", "ProcessExecutor", "SerialExecutor", "available_cpus", "make"]
+__all__ = [
+    "EXECUTORS",
+    "DaskExecutor",
+    "Executor",
+    "ProcessExecutor",
+    "SerialExecutor",
+    "available_cpus",
+    "make",
+    "numba_threads",
+]
 
 EXECUTORS = ("serial", "process", "dask")
 
@@ -85,6 +94,22 @@ class SerialExecutor(Executor):
     def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         for task in tasks:
             yield fn(task)
+
+
+@contextlib.contextmanager
+def numba_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` numba threads meanwhile (None: as they are): what a task sets in its worker."""
+    if not n:
+        yield
+        return
+    import numba  # noqa: PLC0415
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _process_worker_init(parent: int) -> None:

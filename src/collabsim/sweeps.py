@@ -369,26 +369,10 @@ class RunFailed(Exception):
 def run_batch(task: BatchTask) -> BatchResult:
     """Run the runs of one batch and return their summaries and time series (this is what workers execute)."""
     t0 = time.perf_counter()
-    with _numba_threads(task.numba_threads):
+    with executors_module.numba_threads(task.numba_threads):
         result = _run_batch(task)
     result.seconds = time.perf_counter() - t0
     return result
-
-
-@contextlib.contextmanager
-def _numba_threads(n: int | None) -> Iterator[None]:
-    """Use ``n`` numba threads meanwhile (None: as they are)."""
-    if not n:
-        yield
-        return
-    import numba  # noqa: PLC0415
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def _run_batch(task: BatchTask) -> BatchResult:

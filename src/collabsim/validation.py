@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -35,10 +34,10 @@ import diptest
 import numpy as np
 from scipy import stats
 
-from collabsim import kernels
+from collabsim import executors, kernels
 from collabsim import stats as compare_stats
 from collabsim.api import run_engine
-from collabsim.engine import Engine, aggregate_needs, make_plan
+from collabsim.engine import Engine, advance_together, aggregate_needs, joined_replicates, make_plan
 from collabsim.rules import DISSOLVED, STAGES, Rule, RuleTable, compile_rules, load_rule_table
 from collabsim.scenario import Scenario, load_scenario
 from collabsim.variables import COLUMN, VARIABLES, Level, names_at
@@ -215,6 +214,7 @@ def local_sign_checks(table: RuleTable | None = None, ids: Iterable[str] | None 
 SAMPLE_EVERY = 3  # months between samples of the run-means
 EARLY_MONTHS = 24  # the "early" window (the first two years)
 _LEVELS = (Level.ORG, Level.COLLAB, Level.MEMBER, Level.DYAD)
+_NAMES = {level: names_at(level) for level in _LEVELS}
 
 
 def _level_means(engine: Engine) -> dict[str, float]:
@@ -232,7 +232,7 @@ def _level_means(engine: Engine) -> dict[str, float]:
     for level in _LEVELS:
         mask = masks[level]
         means = arrays[level][:, mask].mean(axis=1) if mask.any() else np.full(arrays[level].shape[0], np.nan)
-        out.update(zip(names_at(level), means.tolist(), strict=True))
+        out.update(zip(_NAMES[level], means.tolist(), strict=True))
     return out
 
 
@@ -242,21 +242,46 @@ def observe(scenario: Scenario, seed: int, key: tuple[int, ...]) -> dict[str, An
     ``end:<var>`` its value at the end, ``start:initial_trust``/``start:initial_faith`` the means over the
     collaborations formed at month 0, ``collab_behaviour`` the end-of-run collaborative behaviour of every
     collaboration formed (0 for a dissolved one: it stalled and ended), and every summary metric."""
-    engine = Engine(scenario, seed=seed, key=key)
+    return observe_replicates(scenario, seed, [key])[0]
+
+
+def observe_replicates(scenario: Scenario, seed: int, keys: Sequence[tuple[int, ...]]) -> list[dict[str, Any]]:
+    """``[observe(scenario, seed, key) for key in keys]``, the same numbers, with ``joined_replicates(scenario)``
+    runs at a time advanced together (one kernel call for their months, as sweeps do: docs/decisions.md 56)."""
+    step = joined_replicates(scenario)
+    out: list[dict[str, Any]] = []
+    for lo in range(0, len(keys), step):
+        engines = [Engine(scenario, seed=seed, key=key) for key in keys[lo : lo + step]]
+        out += _observe_together(engines)
+    return out
+
+
+def _observe_together(engines: list[Engine]) -> list[dict[str, Any]]:
+    horizon = engines[0].scenario.horizon_months
+    starts = [
+        {
+            "start:initial_trust": float(e.state.D[COLUMN["initial_trust"]].mean()) if e.state.n_dyad else math.nan,
+            "start:initial_faith": float(e.state.M[COLUMN["initial_faith"]].mean()) if e.state.n_mem else math.nan,
+        }
+        for e in engines
+    ]
+    samples: list[list[dict[str, float]]] = [[] for _ in engines]
+    early: list[list[dict[str, float]]] = [[] for _ in engines]
+    while engines[0].month < horizon:
+        advance_together(engines, min(horizon, engines[0].month + SAMPLE_EVERY))
+        for e, run, first in zip(engines, samples, early, strict=True):
+            means = _level_means(e)
+            run.append(means)
+            if e.month <= EARLY_MONTHS:
+                first.append(means)
+    return [_observation(e, *parts) for e, *parts in zip(engines, starts, samples, early, strict=True)]
+
+
+def _observation(
+    engine: Engine, out: dict[str, Any], samples: list[dict[str, float]], early: list[dict[str, float]]
+) -> dict[str, Any]:
+    """What ``observe`` returns, from an engine run to its horizon and its samples."""
     st = engine.state
-    out: dict[str, Any] = {
-        "start:initial_trust": float(st.D[COLUMN["initial_trust"]].mean()) if st.n_dyad else math.nan,
-        "start:initial_faith": float(st.M[COLUMN["initial_faith"]].mean()) if st.n_mem else math.nan,
-    }
-    horizon = scenario.horizon_months
-    samples: list[dict[str, float]] = []
-    early: list[dict[str, float]] = []
-    while engine.month < horizon:
-        engine.advance(min(horizon, engine.month + SAMPLE_EVERY))
-        means = _level_means(engine)
-        samples.append(means)
-        if engine.month <= EARLY_MONTHS:
-            early.append(means)
     result = run_engine(engine)
     for prefix, group in (("run", samples), ("early", early)):
         for name in samples[0] if samples else ():
@@ -294,29 +319,32 @@ def on_side(lo: float, hi: float, expected: int) -> bool:
 
 
 def _map(fn: Callable, tasks: list, workers: int, progress: str | None) -> list:
-    """fn over tasks, in order; a process pool when workers > 1; a tqdm bar when ``progress`` names it."""
+    """fn over tasks, each task's list of runs' results one after another in task order; worker processes (one numba
+    thread each, as sweeps run) when workers > 1; a tqdm bar of runs when ``progress`` names it (a task's replicates
+    are its last item)."""
     bar = None
     if progress:
         from tqdm import tqdm  # noqa: PLC0415
 
-        bar = tqdm(total=len(tasks), desc=progress, unit="run", leave=False)
-    out = []
+        bar = tqdm(total=sum(len(t[-1]) for t in tasks), desc=progress, unit="run", leave=False)
+    done: dict[int, list] = {}
+    exe = executors.ProcessExecutor(workers) if workers > 1 else executors.SerialExecutor(numba_threads=None)
     try:
-        if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for r in pool.map(fn, tasks, chunksize=max(1, len(tasks) // (8 * workers))):
-                    out.append(r)
-                    if bar:
-                        bar.update()
-        else:
-            for t in tasks:
-                out.append(fn(t))
+        with exe:
+            for i, r in exe.map_unordered(_indexed, [(fn, i, t, exe.numba_threads) for i, t in enumerate(tasks)]):
+                done[i] = r
                 if bar:
-                    bar.update()
+                    bar.update(len(r))
     finally:
         if bar:
             bar.close()
-    return out
+    return [x for i in range(len(tasks)) for x in done[i]]
+
+
+def _indexed(job: tuple[Callable, int, Any, int | None]) -> tuple[int, list]:
+    fn, i, task, threads = job
+    with executors.numba_threads(threads):
+        return i, fn(task)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -401,13 +429,13 @@ def _chain_base(name: str) -> Scenario:
     return load_scenario("baseline").with_overrides(CHAIN_SCENARIOS[name])
 
 
-def _chain_task(task: tuple[str, tuple[tuple[str, float], ...], int, int]) -> dict[str, float]:
-    name, weights, seed, replicate = task
+def _chain_task(task: tuple[str, tuple[tuple[str, float], ...], int, range]) -> list[dict[str, float]]:
+    name, weights, seed, replicates = task
     sc = _chain_base(name)
     if weights:
         sc = sc.with_overrides({"rules.weights": dict(weights)})
-    obs = observe(sc, seed, (replicate,))
-    return {k: v for k, v in obs.items() if k.startswith("run:")}
+    obs = observe_replicates(sc, seed, [(k,) for k in replicates])
+    return [{k: v for k, v in o.items() if k.startswith("run:")} for o in obs]
 
 
 @dataclass(frozen=True)
@@ -453,15 +481,14 @@ def chain_checks(
     rows = [r for r in table.rows if (wanted is None or r.id in wanted)]
     measured = [r for r in rows if r.chain is not None and r.chain.outcome is not None and r.weight > 0]
     names = sorted({chain_scenario_name(r) for r in measured})
-    tasks = [(n, (), seed, k) for n in names for k in range(replications)]
+    reps = range(replications)
+    tasks = [(n, (), seed, reps) for n in names]  # one task a scenario: its replicates run joined
     tasks += [
-        (chain_scenario_name(r), tuple(sorted(ablation_weights(table, r.id).items())), seed, k)
-        for r in measured
-        for k in range(replications)
+        (chain_scenario_name(r), tuple(sorted(ablation_weights(table, r.id).items())), seed, reps) for r in measured
     ]
     results = _map(_chain_task, tasks, workers, "chain sign" if progress else None)
     n_base = len(names) * replications
-    base = {(t[0], t[3]): res for t, res in zip(tasks[:n_base], results[:n_base], strict=True)}
+    base = {(n, k): results[i * replications + k] for i, n in enumerate(names) for k in reps}
     off = results[n_base:]
     out: dict[str, ChainResult] = {}
     for r in rows:
@@ -798,10 +825,10 @@ class PatternResult:
         return bool(self.stats) and all(s.passed for s in self.stats)
 
 
-def _pattern_task(task: tuple[str, str, int, int]) -> dict[str, Any]:
-    name, arm, seed, replicate = task
+def _pattern_task(task: tuple[str, str, int, range]) -> list[dict[str, Any]]:
+    name, arm, seed, replicates = task
     pattern = next(p for p in PATTERNS if p.name == name)
-    return observe(pattern_scenario(pattern, arm), seed, (replicate,))
+    return observe_replicates(pattern_scenario(pattern, arm), seed, [(k,) for k in replicates])
 
 
 def evaluate_pattern(pattern: Pattern, observations: dict[str, list[dict[str, Any]]]) -> PatternResult:
@@ -862,16 +889,16 @@ def run_patterns(
 ) -> list[PatternResult]:
     """Run the named patterns (all by default), every arm with the same replicates (common random numbers)."""
     chosen = [p for p in PATTERNS if names is None or p.name in set(names)]
-    tasks = [
-        (p.name, arm, seed, k)
-        for p in chosen
-        for arm in p.arms
-        for k in range(replications if replications is not None else p.replications)
-    ]
-    obs = _map(_pattern_task, tasks, workers, "patterns" if progress else None)
+    tasks = []  # an arm's replicates in groups that run joined
+    for p in chosen:
+        n = replications if replications is not None else p.replications
+        for arm in p.arms:
+            step = joined_replicates(pattern_scenario(p, arm))
+            tasks += [(p.name, arm, seed, range(lo, min(n, lo + step))) for lo in range(0, n, step)]
+    obs = iter(_map(_pattern_task, tasks, workers, "patterns" if progress else None))
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for t, o in zip(tasks, obs, strict=True):
-        by.setdefault((t[0], t[1]), []).append(o)
+    for t in tasks:
+        by.setdefault((t[0], t[1]), []).extend(next(obs) for _ in t[3])
     return [evaluate_pattern(p, {a: by[(p.name, a)] for a in p.arms}) for p in chosen]
 
 

@@ -4,6 +4,7 @@ from contextlib import contextmanager
 
 import numba
 import numpy as np
+import pytest
 
 from collabsim import bench
 from collabsim.cli import build_parser
@@ -157,3 +158,54 @@ def test_sweep_benchmark_script_runs_at_tiny_size(tmp_path):
     assert labels == [("serial", None, True), ("process", 1, True), ("process", 2, True), ("process", 2, False)]
     assert all(s["runs"] == 8 and s["runs_per_s"] > 0 for s in row["sweeps"])
     assert "runs/s with 2 workers" in done.stdout
+
+
+def _memory_traffic():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "memory_traffic.py"
+    spec = importlib.util.spec_from_file_location("memory_traffic", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CACHEGRIND_SUMMARY = """==2182== D   refs:      170,075,450  (117,097,075 rd   + 52,978,375 wr)
+==2182== D1  misses:      5,017,398  (  4,426,638 rd   +    590,760 wr)
+==2182== LLd misses:        363,095  (     78,594 rd   +    284,501 wr)
+==2182== D1  miss rate:         3.0% (        3.8%     +        1.1%  )
+"""
+
+
+def test_memory_traffic_reads_cachegrind_summary_and_refuses_what_it_cannot_read():
+    """benchmarks/memory_traffic.py takes the reads + writes totals of cachegrind's data lines."""
+    mt = _memory_traffic()
+    assert mt._counts(CACHEGRIND_SUMMARY) == {"refs": 170_075_450, "d1": 5_017_398, "ll": 363_095}
+    with pytest.raises(SystemExit, match="LLd"):
+        mt._counts(CACHEGRIND_SUMMARY.replace("LLd", "LL?"))
+    with pytest.raises(SystemExit, match="0 < A < B"):
+        mt.main(["--months", "3", "2"])
+
+
+@pytest.mark.slow
+def test_memory_traffic_script_runs_end_to_end_under_cachegrind(tmp_path):
+    """The whole script at a tiny size (minutes: the kernels compile for x86-64-v3, and run under valgrind)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "memory_traffic.py"
+    out = tmp_path / "traffic.json"
+    cmd = [sys.executable, str(script), "--config", "small-mandated", "--months", "1", "2", "--repeats", "1"]
+    done = subprocess.run([*cmd, "--json", str(out)], capture_output=True, text=True, timeout=3000)
+    assert done.returncode == 0, done.stderr
+    res = json.loads(out.read_text())
+    assert res["dyads"] == 80 and res["months"] == [1, 2]
+    assert res["per_dyad_update"]["data_references"] > 0
+    assert all(v > 0 for v in res["native"].values())
+    assert "from memory" in done.stdout

@@ -10,7 +10,8 @@ For each horizon it reports:
 - each executor (serial, process with 1 and N workers, dask with N workers) running a sweep of ``--runs``
   replicates into a fresh directory, with the time series stored: runs/s from the start of the call to the end
   (worker start-up, numba cache loading and the closing merge included) and runs/s in the steady state (between the
-  first and the last finished batch, read from the progress of the store);
+  first and the last finished batch, read from the progress of the store; not for the serial executor, whose runs
+  hold this process's GIL while the thread that reads the progress waits for it, which biased that figure high);
 - where a run's time goes: building the Engine, running the months, and the rest of ``simulate`` (summary, pandas
   frames of the time series and of the organisations).
 
@@ -160,7 +161,7 @@ def sweep_rate(
         shutil.rmtree(out.parent, ignore_errors=True)
     started = [(t, n) for t, n in marks if n > 0]
     steady = None
-    if len(started) >= 2 and started[-1][1] > started[0][1]:
+    if executor != "serial" and len(started) >= 2 and started[-1][1] > started[0][1]:
         (ta, na), (tb, nb) = started[0], max(started, key=lambda m: (m[1], -m[0]))
         steady = (nb - na) / (tb - ta) if tb > ta else None
     return {

@@ -157,6 +157,7 @@ def test_sweep_benchmark_script_runs_at_tiny_size(tmp_path):
     labels = [(s["executor"], s["workers"], s["timeseries"]) for s in row["sweeps"]]
     assert labels == [("serial", None, True), ("process", 1, True), ("process", 2, True), ("process", 2, False)]
     assert all(s["runs"] == 8 and s["runs_per_s"] > 0 for s in row["sweeps"])
+    assert row["sweeps"][0]["steady_runs_per_s"] is None  # serial: its progress reader would wait for the GIL
     assert "runs/s with 2 workers" in done.stdout
 
 

@@ -7,14 +7,17 @@ Needs valgrind (cachegrind). The configuration (``collabsim bench``'s, seed 0, o
 cachegrind, to month A and to month B, and the difference is B - A months of the compiled loop alone: the imports,
 the set-up and month-0 formation cancel. Cachegrind simulates a first-level data cache and a last-level cache of
 this project's machines (32 KiB and 32 MiB, 64-byte lines) and counts every load and store. Valgrind 3.19 knows no
-AVX-512, so the kernels are compiled for ``x86-64-v3`` (AVX2) there; what they load and store is the same.
+AVX-512, so the kernels are compiled for ``x86-64-v3`` (AVX2) there: the bytes they move are the same as natively,
+the count of loads and stores is that of AVX2 code (a wider vector would make it smaller). Months A to B must hold
+no formation month (partner search in Python would count too): the mandated configurations form all at month 0.
 
 Per dyad-update (one dyad for one month, the unit of ``collabsim bench``), it reports the data references (a vector
 load or store counts once), first-level misses x 64 bytes (what the core fetches from L2 and beyond), and
 last-level misses x 64 bytes: what a month must bring from memory, a lower bound (cachegrind does not count the
 write-back of dirty lines). Then, natively on this machine, the model's dyad-updates per second on 1 and 2 threads
-over the same months, and the bandwidth of ``collabsim.probe``'s stream loop (bytes read + written per second) on 1
-and 2 threads: the bandwidth the model draws, against what the machine gives. Nothing is asserted.
+over the same months, and the bandwidth of ``collabsim.probe``'s stream loop (bytes read + written per second; the
+reads for ownership of the lines it writes are not counted, so its bandwidth reads low and the model's share of it
+high) on 1 and 2 threads: the bandwidth the model draws, against what the machine gives. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import sys
 import tempfile
 import time
 
-CACHES = ("--I1=65536,8,64", "--D1=32768,8,64", "--LL=33554432,16,64")
+CACHES = ("--I1=32768,8,64", "--D1=32768,8,64", "--LL=33554432,16,64")
 LINE = 64
 CPU = "x86-64-v3"  # AVX2: valgrind 3.19 cannot run AVX-512 code
 # numba adds the host's features to a named CPU unless told which: then the host (AVX-512) and valgrind's CPU would
@@ -95,14 +98,16 @@ def native(config: str, a: int, b: int, repeats: int) -> dict[str, float]:
 
     from collabsim.probe import probes  # noqa: PLC0415
 
-    stream = probes()["stream"]
-    stream_bytes = 4 * 2 * 8 * 8_000_000  # probes(): 4 passes, each reading and writing 8,000,000 doubles
-    rates: dict[str, list[float]] = {k: [] for k in ("model_1", "model_2", "stream_1", "stream_2")}
-    for th in (2, 1):
+    values, passes = 8_000_000, 4
+    stream = probes(stream_values=values, passes=passes)["stream"]
+    stream_bytes = passes * 2 * 8 * values  # each pass reads and writes every double once
+    threads = (1, 2) if numba.config.NUMBA_NUM_THREADS >= 2 else (1,)
+    rates: dict[str, list[float]] = {f"{k}_{th}": [] for k in ("model", "stream") for th in threads}
+    for th in threads:
         numba.set_num_threads(th)
         stream()  # compile or load, touch the arrays
     for r in range(repeats):
-        for th in (1, 2) if r % 2 == 0 else (2, 1):
+        for th in threads if r % 2 == 0 else threads[::-1]:
             numba.set_num_threads(th)
             e = _engine(config)
             e.advance(a)
@@ -134,10 +139,19 @@ def main(argv: list[str] | None = None) -> None:
     # the same work in both runs up to month A: one thread, one hash seed
     env = {**os.environ, "NUMBA_CPU_NAME": CPU, "NUMBA_CPU_FEATURES": FEATURES, "NUMBA_NUM_THREADS": "1"}
     env["PYTHONHASHSEED"] = "0"
+    formed = sorted(m for m in _engine(args.config).formation_months if a <= m < b)  # begin_month(m) forms
+    if formed:
+        raise SystemExit(
+            f"memory_traffic: {args.config} forms collaborations at months {formed}: choose A and B around them"
+        )
     print(f"compiling for {CPU} (once; cached) ...", flush=True)
-    subprocess.run([sys.executable, __file__, "--child", args.config, str(a)], env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", args.config, str(a)], env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise SystemExit(f"memory_traffic: compiling for {CPU} failed:\n{done.stderr[-3000:]}")
     print(f"{args.config}: months {a} and {b} under cachegrind ...", flush=True)
-    (ca, info), (cb, _) = under_cachegrind(args.config, a, env), under_cachegrind(args.config, b, env)
+    (ca, _), (cb, info) = under_cachegrind(args.config, a, env), under_cachegrind(args.config, b, env)
     updates = info["dyads"] * (b - a)
     per = {k: (cb[k] - ca[k]) / updates for k in ca}
     rates = native(args.config, a, b, args.repeats)
@@ -154,10 +168,14 @@ def main(argv: list[str] | None = None) -> None:
         "native": rates,
     }
     print(f"{info['dyads']:,} dyads, months {a}..{b}; per dyad-update (one dyad, one month):")
+    if any(cb[k] <= ca[k] for k in ca):
+        print("  (too little work in these months against the set-up's run-to-run noise: a larger configuration)")
     print(f"  data references (loads + stores): {per['refs']:,.0f}")
     print(f"  first-level misses x 64 B:        {per['d1'] * LINE:,.0f} B")
     print(f"  last-level misses x 64 B:         {from_memory:,.0f} B (from memory; write-backs not counted)")
     for th in (1, 2):
+        if f"model_{th}" not in rates:
+            continue
         model, stream = rates[f"model_{th}"], rates[f"stream_{th}"]
         drawn = from_memory * model
         print(

@@ -102,6 +102,17 @@ def test_chain_check_machinery_on_two_rows():
     assert absent.effect == 0.0 and not absent.shown and absent.mechanism_effect > 0
 
 
+def test_chain_checks_of_rows_from_two_scenarios_equal_each_row_checked_alone():
+    """The chain check runs every scenario's replicates and every row's ablation as tasks and puts their results
+    together by position: rows of different chain scenarios checked together get what each gets alone."""
+    ids = ["rf-mandated-inherent-mistrust", "fn-overambition-progress"]
+    assert len({validation.chain_scenario_name(BY_ID[i]) for i in ids}) == 2
+    both = validation.chain_checks(TABLE, replications=2, ids=ids)
+    for rid in ids:
+        (alone,) = validation.chain_checks(TABLE, replications=2, ids=[rid]).values()
+        assert both[rid].outcome is not None and both[rid] == alone
+
+
 @pytest.fixture(scope="module")
 def chain():
     return validation.chain_checks(TABLE, workers=2)

@@ -172,18 +172,21 @@ def test_observe_replicates_joined_equal_each_run_observed_alone(monkeypatch):
     keys = [(0,), (1,), (5,)]
     alone = [validation.observe(sc, 3, key) for key in keys]
     assert len({o["run:trust"] for o in alone}) == 3  # three different runs
-    _ = [_same_observation(a, b) for a, b in zip(alone, validation.observe_replicates(sc, 3, keys), strict=True)]
+    for a, b in zip(alone, validation.observe_replicates(sc, 3, keys), strict=True):
+        _same_observation(a, b)
     calls = []
     real = validation._observe_together
     monkeypatch.setattr(validation, "joined_replicates", lambda scenario: 2)
     monkeypatch.setattr(validation, "_observe_together", lambda engines: calls.append(len(engines)) or real(engines))
-    _ = [_same_observation(a, b) for a, b in zip(alone, validation.observe_replicates(sc, 3, keys), strict=True)]
+    for a, b in zip(alone, validation.observe_replicates(sc, 3, keys), strict=True):
+        _same_observation(a, b)
     assert calls == [2, 1]
 
 
-def test_patterns_on_worker_processes_equal_one_process_in_task_order():
+def test_patterns_on_worker_processes_equal_one_process_in_task_order(monkeypatch):
     """Worker processes (forkserver, as sweeps) return the runs in task order although they finish in any order,
-    also after this process has run numba's thread pool (forking it then is unsafe)."""
+    also after this process has run numba's thread pool (forking it then is unsafe), and an arm's replicates split
+    into several tasks give what one task gives."""
     from numba.np.ufunc import parallel  # noqa: PLC0415
 
     from collabsim import probe  # noqa: PLC0415
@@ -191,7 +194,8 @@ def test_patterns_on_worker_processes_equal_one_process_in_task_order():
     probe.stream_loop(np.zeros(1000), np.zeros(1000))  # numba's thread pool now runs in this process
     assert parallel._is_initialized
     names = ["mandated_lower_initial_trust", "scale_complexity"]
-    one = validation.run_patterns(names, replications=3, workers=1)
+    one = validation.run_patterns(names, replications=3, workers=1)  # each arm one task of 3 runs
+    monkeypatch.setattr(validation, "joined_replicates", lambda scenario: 2)  # each arm two tasks: 2 runs, 1 run
     two = validation.run_patterns(names, replications=3, workers=2)
     for a, b in zip(one, two, strict=True):
         assert a.arm_means == b.arm_means

@@ -278,9 +278,10 @@ def _observe_together(engines: list[Engine]) -> list[dict[str, Any]]:
 
 
 def _observation(
-    engine: Engine, out: dict[str, Any], samples: list[dict[str, float]], early: list[dict[str, float]]
+    engine: Engine, starts: dict[str, Any], samples: list[dict[str, float]], early: list[dict[str, float]]
 ) -> dict[str, Any]:
-    """What ``observe`` returns, from an engine run to its horizon and its samples."""
+    """What ``observe`` returns, from an engine run to its horizon, its month-0 means and its samples."""
+    out = dict(starts)
     st = engine.state
     result = run_engine(engine)
     for prefix, group in (("run", samples), ("early", early)):
@@ -487,6 +488,7 @@ def chain_checks(
         (chain_scenario_name(r), tuple(sorted(ablation_weights(table, r.id).items())), seed, reps) for r in measured
     ]
     results = _map(_chain_task, tasks, workers, "chain sign" if progress else None)
+    assert len(results) == len(tasks) * replications  # one result a run, in task order
     n_base = len(names) * replications
     base = {(n, k): results[i * replications + k] for i, n in enumerate(names) for k in reps}
     off = results[n_base:]
@@ -899,6 +901,7 @@ def run_patterns(
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for t in tasks:
         by.setdefault((t[0], t[1]), []).extend(next(obs) for _ in t[3])
+    assert next(obs, None) is None  # one result a run, in task order
     return [evaluate_pattern(p, {a: by[(p.name, a)] for a in p.arms}) for p in chosen]
 
 
